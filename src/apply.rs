@@ -1,0 +1,441 @@
+//! Apply: walk a plan's steps against AWS, recording state after every action.
+//!
+//! No decisions are made here beyond retrying what AWS says is transient. Lake Formation
+//! grants go in batches of at most 20 entries; each entry's failure is checked, and the
+//! ones IAM eventual consistency explains ("Invalid principal" for a role created seconds
+//! ago) are retried for a bounded time.
+
+use crate::aws::{Aws, classify, is_not_found};
+use crate::error::Error;
+use crate::model::{Facts, Principal};
+use crate::observe::{OWNER_TAG, STACK_TAG, lf_resource};
+use crate::plan::{Action, Plan, Step};
+use crate::state::{State, Store};
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::types::Tag;
+use aws_sdk_lakeformation::types as lft;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// LF's limit on entries per batch call.
+const BATCH_LIMIT: usize = 20;
+
+/// A secret access key. Its Debug and Display never show it; only [`Secret::expose`] does.
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+/// What an apply produced that the user needs and state must not hold.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub access_key: Option<(String, Secret)>,
+}
+
+pub struct Context<'a> {
+    pub aws: &'a Aws,
+    pub caller: &'a str,
+    pub facts: &'a Facts,
+    pub deployment: &'a str,
+    pub stack: &'a str,
+    pub store: &'a Store,
+    /// How long to wait for IAM changes to reach Lake Formation.
+    pub propagation: Duration,
+}
+
+fn progress(line: &str) {
+    eprintln!("{line}");
+}
+
+/// Applies `plan`, saving `state` after every action that succeeds.
+pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State) -> Result<Applied, Error> {
+    if !plan.record.is_empty() || !plan.forget.is_empty() {
+        for (address, owned) in &plan.record {
+            state.resources.insert(address.clone(), owned.clone());
+        }
+        for address in &plan.forget {
+            state.resources.remove(address);
+        }
+        cx.store.save(state)?;
+    }
+    let mut applied = Applied::default();
+    let mut i = 0;
+    while i < plan.actions.len() {
+        // A run of Lake Formation actions goes out in batches.
+        let run = plan.actions[i..].iter().take_while(|a| is_lf(a)).count();
+        if run > 0 {
+            apply_grants(cx, &plan.actions[i..i + run], state).await?;
+            i += run;
+            continue;
+        }
+        let action = &plan.actions[i];
+        let mut key_id = None;
+        for step in &action.steps {
+            if let Some((id, secret)) = run_step(cx, step).await? {
+                key_id = Some(id.clone());
+                applied.access_key = Some((id, secret));
+            }
+        }
+        action.record_into(state, cx.facts, key_id);
+        cx.store.save(state)?;
+        progress(&format!("  {} {}", action.change.symbol(), action.resource.describe()));
+        i += 1;
+    }
+    Ok(applied)
+}
+
+fn is_lf(a: &Action) -> bool {
+    !a.steps.is_empty() && a.steps.iter().all(|s| matches!(s, Step::Grant { .. } | Step::Revoke { .. }))
+}
+
+fn tags(cx: &Context) -> Vec<Tag> {
+    [(OWNER_TAG, cx.deployment), (STACK_TAG, cx.stack)]
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value set"))
+        .collect()
+}
+
+/// Runs one IAM step. Returns a new access key, if the step made one.
+async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, Secret)>, Error> {
+    let iam = &cx.aws.iam;
+    let c = cx.caller;
+    match step {
+        Step::CreatePolicy { name, description, document } => {
+            iam.create_policy()
+                .policy_name(name)
+                .description(description)
+                .policy_document(document.to_string())
+                .set_tags(Some(tags(cx)))
+                .send()
+                .await
+                .map_err(|e| classify("iam:CreatePolicy", c, e))?;
+        }
+        Step::NewPolicyVersion { arn, document, prune } => {
+            if let Some(v) = prune {
+                match iam.delete_policy_version().policy_arn(arn).version_id(v).send().await {
+                    Err(e) if !is_not_found(&e) => return Err(classify("iam:DeletePolicyVersion", c, e)),
+                    _ => {}
+                }
+            }
+            iam.create_policy_version()
+                .policy_arn(arn)
+                .policy_document(document.to_string())
+                .set_as_default(true)
+                .send()
+                .await
+                .map_err(|e| classify("iam:CreatePolicyVersion", c, e))?;
+        }
+        Step::DeletePolicy { arn, old_versions } => {
+            for v in old_versions {
+                match iam.delete_policy_version().policy_arn(arn).version_id(v).send().await {
+                    Err(e) if !is_not_found(&e) => return Err(classify("iam:DeletePolicyVersion", c, e)),
+                    _ => {}
+                }
+            }
+            match iam.delete_policy().policy_arn(arn).send().await {
+                Err(e) if !is_not_found(&e) => return Err(classify("iam:DeletePolicy", c, e)),
+                _ => {}
+            }
+        }
+        Step::CreateRole { name, description, trust } => {
+            let deadline = Instant::now() + cx.propagation;
+            loop {
+                let sent = iam
+                    .create_role()
+                    .role_name(name)
+                    .description(description)
+                    .assume_role_policy_document(trust.to_string())
+                    .set_tags(Some(tags(cx)))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => break,
+                    // A trust policy naming a principal IAM has not propagated yet.
+                    Err(e)
+                        if e.code() == Some("MalformedPolicyDocument")
+                            && e.message().is_some_and(|m| m.contains("Invalid principal"))
+                            && Instant::now() < deadline =>
+                    {
+                        progress(&format!("  waiting for IAM to accept the trust policy principal of role {name}..."));
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                    }
+                    Err(e) => return Err(classify("iam:CreateRole", c, e)),
+                }
+            }
+        }
+        Step::UpdateTrust { name, trust } => {
+            iam.update_assume_role_policy()
+                .role_name(name)
+                .policy_document(trust.to_string())
+                .send()
+                .await
+                .map_err(|e| classify("iam:UpdateAssumeRolePolicy", c, e))?;
+        }
+        Step::DeleteRole { name } => match iam.delete_role().role_name(name).send().await {
+            Err(e) if !is_not_found(&e) => return Err(classify("iam:DeleteRole", c, e)),
+            _ => {}
+        },
+        Step::CreateUser { name } => {
+            iam.create_user()
+                .user_name(name)
+                .set_tags(Some(tags(cx)))
+                .send()
+                .await
+                .map_err(|e| classify("iam:CreateUser", c, e))?;
+        }
+        Step::DeleteUser { name, keys } => {
+            for id in keys {
+                delete_key(cx, name, id).await?;
+            }
+            match iam.delete_user().user_name(name).send().await {
+                Err(e) if !is_not_found(&e) => return Err(classify("iam:DeleteUser", c, e)),
+                _ => {}
+            }
+        }
+        Step::Attach { policy_arn, principal } => match principal {
+            Principal::Role(n) => {
+                iam.attach_role_policy()
+                    .role_name(n)
+                    .policy_arn(policy_arn)
+                    .send()
+                    .await
+                    .map_err(|e| classify("iam:AttachRolePolicy", c, e))?;
+            }
+            Principal::User(n) => {
+                iam.attach_user_policy()
+                    .user_name(n)
+                    .policy_arn(policy_arn)
+                    .send()
+                    .await
+                    .map_err(|e| classify("iam:AttachUserPolicy", c, e))?;
+            }
+        },
+        Step::Detach { policy_arn, principal } => match principal {
+            Principal::Role(n) => match iam.detach_role_policy().role_name(n).policy_arn(policy_arn).send().await {
+                Err(e) if !is_not_found(&e) => return Err(classify("iam:DetachRolePolicy", c, e)),
+                _ => {}
+            },
+            Principal::User(n) => match iam.detach_user_policy().user_name(n).policy_arn(policy_arn).send().await {
+                Err(e) if !is_not_found(&e) => return Err(classify("iam:DetachUserPolicy", c, e)),
+                _ => {}
+            },
+        },
+        Step::CreateAccessKey { user, delete_first } => {
+            for id in delete_first {
+                delete_key(cx, user, id).await?;
+            }
+            let out = iam
+                .create_access_key()
+                .user_name(user)
+                .send()
+                .await
+                .map_err(|e| classify("iam:CreateAccessKey", c, e))?;
+            let key = out.access_key().ok_or_else(|| Error::Aws {
+                action: "iam:CreateAccessKey".into(),
+                message: "the response carried no access key".into(),
+            })?;
+            return Ok(Some((key.access_key_id().to_string(), Secret(key.secret_access_key().to_string()))));
+        }
+        Step::DeleteAccessKey { user, id } => delete_key(cx, user, id).await?,
+        Step::Tag { resource, arn_or_name } => {
+            let t = Some(tags(cx));
+            match resource.split('/').next().unwrap_or_default() {
+                "policy" => {
+                    iam.tag_policy()
+                        .policy_arn(arn_or_name)
+                        .set_tags(t)
+                        .send()
+                        .await
+                        .map_err(|e| classify("iam:TagPolicy", c, e))?;
+                }
+                "role" => {
+                    iam.tag_role()
+                        .role_name(arn_or_name)
+                        .set_tags(t)
+                        .send()
+                        .await
+                        .map_err(|e| classify("iam:TagRole", c, e))?;
+                }
+                _ => {
+                    iam.tag_user()
+                        .user_name(arn_or_name)
+                        .set_tags(t)
+                        .send()
+                        .await
+                        .map_err(|e| classify("iam:TagUser", c, e))?;
+                }
+            }
+        }
+        Step::Grant { .. } | Step::Revoke { .. } => unreachable!("Lake Formation steps are batched"),
+    }
+    Ok(None)
+}
+
+async fn delete_key(cx: &Context<'_>, user: &str, id: &str) -> Result<(), Error> {
+    match cx.aws.iam.delete_access_key().user_name(user).access_key_id(id).send().await {
+        Err(e) if !is_not_found(&e) => Err(classify("iam:DeleteAccessKey", cx.caller, e)),
+        _ => Ok(()),
+    }
+}
+
+/// One batch entry: which action and step it came from.
+struct Entry {
+    action: usize,
+    grant: bool,
+    request: lft::BatchPermissionsRequestEntry,
+}
+
+fn entry(action: usize, step: &Step) -> Option<Entry> {
+    let (grant, principal_arn, target, permissions) = match step {
+        Step::Grant { principal_arn, target, permissions, .. } => (true, principal_arn, target, permissions),
+        Step::Revoke { principal_arn, target, permissions, .. } => (false, principal_arn, target, permissions),
+        _ => return None,
+    };
+    let request = lft::BatchPermissionsRequestEntry::builder()
+        .id(format!("a{action}-{}", if grant { "g" } else { "r" }))
+        .principal(lft::DataLakePrincipal::builder().data_lake_principal_identifier(principal_arn).build())
+        .resource(lf_resource(target))
+        .set_permissions(Some(permissions.iter().map(|p| lft::Permission::from(p.as_str())).collect()))
+        .build()
+        .expect("id set");
+    Some(Entry { action, grant, request })
+}
+
+/// Whether a per-entry failure is IAM eventual consistency, worth retrying.
+pub fn is_propagation(code: &str, message: &str) -> bool {
+    message.contains("Invalid principal")
+        || message.contains("Grantee has no permissions")
+        || code == "ConcurrentModificationException"
+}
+
+/// Revoking what is already gone is success.
+fn is_already_revoked(message: &str) -> bool {
+    message.contains("No permissions revoked")
+}
+
+async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -> Result<(), Error> {
+    let mut pending: Vec<Entry> =
+        actions.iter().enumerate().flat_map(|(i, a)| a.steps.iter().filter_map(move |s| entry(i, s))).collect();
+    let deadline = Instant::now() + cx.propagation;
+    let mut failed_actions: BTreeSet<usize> = BTreeSet::new();
+    let mut told = false;
+    let mut delay = Duration::from_secs(2);
+    loop {
+        let mut retry = Vec::new();
+        let mut fatal = Vec::new();
+        // Revokes before grants, as the plan ordered them within an action.
+        for grant in [false, true] {
+            let group: Vec<&Entry> = pending.iter().filter(|e| e.grant == grant).collect();
+            for chunk in group.chunks(BATCH_LIMIT) {
+                let requests: Vec<_> = chunk.iter().map(|e| e.request.clone()).collect();
+                let failures = if grant {
+                    let out = cx
+                        .aws
+                        .lf
+                        .batch_grant_permissions()
+                        .set_entries(Some(requests))
+                        .send()
+                        .await
+                        .map_err(|e| classify("lakeformation:BatchGrantPermissions", cx.caller, e))?;
+                    out.failures().to_vec()
+                } else {
+                    let out = cx
+                        .aws
+                        .lf
+                        .batch_revoke_permissions()
+                        .set_entries(Some(requests))
+                        .send()
+                        .await
+                        .map_err(|e| classify("lakeformation:BatchRevokePermissions", cx.caller, e))?;
+                    out.failures().to_vec()
+                };
+                for f in failures {
+                    let id = f.request_entry().map(|r| r.id()).unwrap_or_default();
+                    let code = f.error().and_then(|e| e.error_code()).unwrap_or_default();
+                    let message = f.error().and_then(|e| e.error_message()).unwrap_or_default();
+                    let Some(e) = chunk.iter().find(|e| e.request.id() == id) else { continue };
+                    if !grant && is_already_revoked(message) {
+                        continue;
+                    }
+                    failed_actions.insert(e.action);
+                    if is_propagation(code, message) {
+                        retry.push(e.action);
+                    } else {
+                        fatal.push(format!("{}: {code}: {message}", actions[e.action].resource.describe()));
+                    }
+                }
+            }
+        }
+        // Record every action whose entries all went through.
+        for (i, a) in actions.iter().enumerate() {
+            let was_pending = pending.iter().any(|e| e.action == i);
+            if was_pending && !retry.contains(&i) && !fatal_has(&fatal, a) {
+                a.record_into(state, cx.facts, None);
+                progress(&format!("  {} {}", a.change.symbol(), a.resource.describe()));
+            }
+        }
+        cx.store.save(state)?;
+        if !fatal.is_empty() {
+            return Err(Error::Aws { action: "lakeformation:BatchGrantPermissions".into(), message: fatal.join("; ") });
+        }
+        if retry.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Aws {
+                action: "lakeformation:BatchGrantPermissions".into(),
+                message: format!(
+                    "Lake Formation still refuses the new principal after {} s (IAM propagation); run `lakepass provision` again in a minute",
+                    cx.propagation.as_secs()
+                ),
+            });
+        }
+        if !told {
+            progress(&format!(
+                "  waiting for IAM to propagate the new principal to Lake Formation (retrying for up to {} s)...",
+                cx.propagation.as_secs()
+            ));
+            told = true;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(15));
+        pending.retain(|e| retry.contains(&e.action));
+        failed_actions.clear();
+    }
+}
+
+fn fatal_has(fatal: &[String], a: &Action) -> bool {
+    let d = a.resource.describe();
+    fatal.iter().any(|f| f.starts_with(&format!("{d}:")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn propagation_errors_are_recognised() {
+        assert!(is_propagation("InvalidInputException", "Invalid principal: arn:aws:iam::1:role/x"));
+        assert!(is_propagation("ConcurrentModificationException", ""));
+        assert!(!is_propagation("AccessDeniedException", "Insufficient Lake Formation permission(s)"));
+        assert!(is_already_revoked("No permissions revoked. Grantee has no permissions and no grantable permissions"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into());
+        assert_eq!(format!("{s:?}"), "Secret(redacted)");
+        let a = Applied { access_key: Some(("AKIA".into(), s)) };
+        assert!(!format!("{a:?}").contains("EXAMPLEKEY"));
+    }
+}

@@ -1,0 +1,133 @@
+//! AWS clients, built once from the standard credential chain, and error classification.
+//!
+//! `AWS_ENDPOINT_URL` (and the per-service variants) is honoured by the SDK itself, which
+//! is how the end-to-end tests point lakepass at a local emulator.
+
+use crate::error::Error;
+use crate::model::Facts;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::time::Duration;
+
+/// The clients lakepass uses, for one account and region.
+pub struct Aws {
+    pub iam: aws_sdk_iam::Client,
+    pub lf: aws_sdk_lakeformation::Client,
+    pub glue: aws_sdk_glue::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub region: String,
+}
+
+/// Where to connect: overrides of the credential chain's profile and region.
+#[derive(Debug, Clone, Default)]
+pub struct Connect {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+}
+
+impl Aws {
+    pub async fn connect(opts: &Connect) -> Result<Aws, Error> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_max_backoff(Duration::from_secs(10)));
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &opts.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        let config = loader.load().await;
+        let Some(region) = config.region().map(|r| r.to_string()) else {
+            return Err(Error::Value {
+                field: "region".into(),
+                problem: "is not set: no --region, no region in the deployment and none in the AWS config".into(),
+                fix: "add `region: us-east-1` (your Glue catalog's region) to the deployment, or pass --region".into(),
+            });
+        };
+        Ok(Aws {
+            iam: aws_sdk_iam::Client::new(&config),
+            lf: aws_sdk_lakeformation::Client::new(&config),
+            glue: aws_sdk_glue::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            region,
+        })
+    }
+
+    /// Who is calling, and the account facts every ARN is built from.
+    pub async fn whoami(&self) -> Result<(Facts, String), Error> {
+        let out =
+            self.sts.get_caller_identity().send().await.map_err(|e| classify("sts:GetCallerIdentity", "you", e))?;
+        let arn = out.arn().unwrap_or_default().to_string();
+        let account = out.account().unwrap_or_default().to_string();
+        let partition = arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string();
+        Ok((Facts { account, partition, region: self.region.clone() }, caller_principal(&arn)))
+    }
+}
+
+/// The IAM principal behind a caller ARN: an assumed-role session maps to its role, which
+/// is what Lake Formation lists as an administrator.
+pub fn caller_principal(arn: &str) -> String {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() == 6
+        && parts[2] == "sts"
+        && let Some(rest) = parts[5].strip_prefix("assumed-role/")
+    {
+        let role = rest.split('/').next().unwrap_or(rest);
+        return format!("arn:{}:iam::{}:role/{role}", parts[1], parts[4]);
+    }
+    arn.to_string()
+}
+
+/// Whether an error is the service saying the thing does not exist.
+pub fn is_not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e.code(), Some("NoSuchEntity" | "EntityNotFoundException" | "NoSuchEntityException"))
+}
+
+/// Turns an SDK error into one a user can act on. `action` is the IAM action name
+/// (e.g. "iam:CreateRole"), `caller` who made the call.
+pub fn classify<E, R>(action: &str, caller: &str, e: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().map(str::to_string);
+    let message = e.message().map(str::to_string);
+    match code.as_deref() {
+        Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError") => {
+            Error::AccessDenied {
+                action: action.to_string(),
+                caller: caller.to_string(),
+                detail: format!("{action}; AWS said: {}", message.unwrap_or_default()),
+            }
+        }
+        Some(c) => Error::Aws { action: action.to_string(), message: format!("{c}: {}", message.unwrap_or_default()) },
+        None => {
+            let text = DisplayErrorContext(&e).to_string();
+            if text.contains("credentials")
+                && (text.contains("no credentials") || text.contains("provider") || text.contains("No credentials"))
+            {
+                Error::NoCredentials { detail: first_line(&text) }
+            } else {
+                Error::Aws { action: action.to_string(), message: first_line(&text) }
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).chars().take(400).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assumed_role_sessions_map_to_their_role() {
+        assert_eq!(
+            caller_principal("arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com"),
+            "arn:aws:iam::123456789012:role/Admin"
+        );
+        assert_eq!(caller_principal("arn:aws:iam::123456789012:user/bob"), "arn:aws:iam::123456789012:user/bob");
+    }
+}

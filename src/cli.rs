@@ -1,0 +1,108 @@
+//! Command-line arguments (clap). Nothing below this layer knows clap exists.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lakepass",
+    version,
+    about = "Least-privilege AWS Glue Data Catalog access for data tools: planned, applied, torn down cleanly",
+    after_help = "Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes planned (--detailed-exitcode)."
+)]
+pub struct Cli {
+    /// The project config.
+    #[arg(long, global = true, value_name = "PATH", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    /// The deployment to act on (may be left out when the config holds only one).
+    #[arg(long, short = 'd', global = true, value_name = "NAME")]
+    pub deployment: Option<String>,
+
+    /// AWS profile to use instead of the credential chain's default.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// AWS region, overriding the deployment's and the AWS config's.
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Use a stack from this file instead of the shipped one the deployment names.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub stack_file: Option<PathBuf>,
+
+    /// Log what lakepass does to stderr (-v: lakepass, -vv: also the AWS SDK).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan (--plan) or apply a deployment: create or update what it needs.
+    Provision(ProvisionArgs),
+    /// Remove exactly what lakepass created for a deployment, then its state.
+    Teardown(TeardownArgs),
+    /// Show, per deployment, what exists, what drifted and what is missing.
+    Status,
+    /// List the stacks lakepass ships.
+    Stacks,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Only show what would change; change nothing.
+    #[arg(long)]
+    pub plan: bool,
+
+    /// Print the plan as JSON (with --plan).
+    #[arg(long, requires = "plan")]
+    pub json: bool,
+
+    /// With --plan: exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long, requires = "plan")]
+    pub detailed_exitcode: bool,
+
+    /// Apply without asking for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Take over existing IAM resources with the target names that lakepass did not
+    /// create. lakepass then manages them, and teardown deletes them.
+    #[arg(long)]
+    pub adopt: bool,
+
+    /// Write a new access key's secret only to this file (mode 0600), not to stdout.
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    /// Only show what would be removed.
+    #[arg(long)]
+    pub plan: bool,
+
+    /// Remove without asking for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_requires_plan() {
+        assert!(Cli::try_parse_from(["lakepass", "provision", "--json"]).is_err());
+        assert!(Cli::try_parse_from(["lakepass", "provision", "--plan", "--json", "-d", "x"]).is_ok());
+    }
+}

@@ -1,0 +1,113 @@
+//! One error type for everything a user can see go wrong, each with the fix named.
+//!
+//! Messages are full sentences; [`Error::hint`] says what to do about it. Secrets never
+//! appear in either: AWS error messages are passed through [`crate::aws`] which only ever
+//! sees requests without secrets.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {problem}")]
+    Config { path: PathBuf, problem: String },
+
+    #[error("no config file at {path}")]
+    NoConfig { path: PathBuf },
+
+    #[error("the stack {origin} is invalid: {problem}")]
+    StackFile { origin: String, problem: String },
+
+    #[error("there is no shipped stack named {name:?}")]
+    UnknownStack { name: String, known: String },
+
+    #[error("there is no deployment named {name:?} in {path}")]
+    UnknownDeployment { name: String, known: String, path: PathBuf },
+
+    #[error("{path} holds several deployments ({known}); which one?")]
+    WhichDeployment { known: String, path: PathBuf },
+
+    #[error("{field} {problem}")]
+    Value { field: String, problem: String, fix: String },
+
+    #[error("could not {what}: {source}")]
+    Io { what: String, source: std::io::Error },
+
+    #[error("no AWS credentials were found ({detail})")]
+    NoCredentials { detail: String },
+
+    #[error("AWS refused {action}: access denied for {caller}")]
+    AccessDenied { action: String, caller: String, detail: String },
+
+    #[error("AWS call {action} failed: {message}")]
+    Aws { action: String, message: String },
+
+    #[error("lakepass does not own {}", .resources.join(", "))]
+    NotOwned { resources: Vec<String> },
+
+    #[error("{caller} may not grant Lake Formation permissions on {}", .targets.join("; "))]
+    CannotGrant { caller: String, targets: Vec<String> },
+
+    #[error("{} not found in the Glue Data Catalog of account {account} in {region}", .missing.join(", "))]
+    NotInCatalog { missing: Vec<String>, account: String, region: String },
+
+    #[error("the policy {name} would be {size} characters without whitespace; IAM allows at most 6144")]
+    PolicyTooLarge { name: String, size: usize },
+
+    #[error("{what} needs confirmation, and standard input is not a terminal")]
+    NeedsYes { what: String },
+
+    #[error("nothing was changed")]
+    Declined,
+
+    #[error("another lakepass run holds the lock {path}")]
+    Locked { path: PathBuf },
+
+    #[error("the state file {path} is unreadable: {problem}")]
+    State { path: PathBuf, problem: String },
+
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// What the user should do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::Config { .. } => "fix the line named above; the format is in docs/config.md".into(),
+            Error::NoConfig { .. } => {
+                "create lakepass.yaml (see README.md), run `lakepass wizard`, or pass --config PATH".into()
+            }
+            Error::StackFile { .. } => "see docs/stacks.md for the stack file format".into(),
+            Error::UnknownStack { known, .. } => format!("use one of the shipped stacks: {known}"),
+            Error::UnknownDeployment { known, .. } => format!("use one of: {known}"),
+            Error::WhichDeployment { .. } => "pass --deployment NAME".into(),
+            Error::Value { fix, .. } => fix.clone(),
+            Error::NoCredentials { .. } => "sign in first: `aws sso login --profile NAME` then --profile NAME, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+            Error::AccessDenied { detail, .. } => format!(
+                "the identity running lakepass needs this permission ({detail}); run lakepass as an administrator of IAM and Lake Formation, or ask one to grant it"
+            ),
+            Error::NotOwned { .. } => "choose another name in the deployment's values, or pass --adopt to take the existing resources over deliberately (lakepass will then manage and, on teardown, delete them)".into(),
+            Error::CannotGrant { caller, .. } => format!(
+                "make {caller} a data lake administrator (Lake Formation console, Administrative roles and tasks), or have an administrator grant it these permissions with grant option"
+            ),
+            Error::NotInCatalog { .. } => "create them in Glue first, or remove them from the deployment's values".into(),
+            Error::PolicyTooLarge { .. } => "choose fewer databases or tables (a database without a table list is one ARN), or split the deployment in two".into(),
+            Error::NeedsYes { .. } => "review it with --plan, then pass --yes".into(),
+            Error::Locked { .. } => "wait for the other run to finish; the lock is released when it exits".into(),
+            Error::State { .. } => "restore the file from version control, or move it aside and run again: lakepass recovers what it owns from the ownership tags in AWS".into(),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_errors_name_field_problem_and_fix() {
+        let e = Error::Value { field: "values.x".into(), problem: "is missing".into(), fix: "add it".into() };
+        assert_eq!(e.to_string(), "values.x is missing");
+        assert_eq!(e.hint().as_deref(), Some("add it"));
+    }
+}

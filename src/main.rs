@@ -1,0 +1,69 @@
+//! The `lakepass` binary: parse arguments, run one command, map the result to an exit code.
+
+use clap::Parser;
+use lakepass::aws::Connect;
+use lakepass::cli::{Cli, Command};
+use lakepass::commands::{self, Global, ProvisionOpts, TeardownOpts};
+use std::time::Duration;
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let propagation = std::env::var("LAKEPASS_PROPAGATION_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(120));
+    let global = Global {
+        config: cli.config.clone(),
+        deployment: cli.deployment.clone(),
+        connect: Connect { profile: cli.profile.clone(), region: cli.region.clone() },
+        stack_file: cli.stack_file.clone(),
+        propagation,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Provision(a) => {
+                let opts = ProvisionOpts {
+                    plan_only: a.plan,
+                    json: a.json,
+                    detailed_exitcode: a.detailed_exitcode,
+                    yes: a.yes,
+                    adopt: a.adopt,
+                    secret_file: a.secret_file,
+                };
+                commands::provision(&global, &opts).await
+            }
+            Command::Teardown(a) => commands::teardown(&global, &TeardownOpts { plan_only: a.plan, yes: a.yes }).await,
+            Command::Status => commands::status(&global).await,
+            Command::Stacks => commands::stacks(),
+        }
+    });
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("  hint: {hint}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    if verbose == 0 {
+        return;
+    }
+    // The SDK never logs above INFO here: bodies (which may hold a new secret) only
+    // appear at TRACE.
+    let sdk = if verbose > 1 { LevelFilter::INFO } else { LevelFilter::WARN };
+    let filter = Targets::new().with_target("lakepass", LevelFilter::DEBUG).with_default(sdk);
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
+}

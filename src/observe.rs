@@ -1,0 +1,398 @@
+//! Observe: what AWS has now, read with Get/List calls only.
+//!
+//! Observation is keyed by physical names, so resources from the desired set and from the
+//! state file (which may name old resources) are read alike.
+
+use crate::aws::{Aws, classify, is_not_found};
+use crate::error::Error;
+use crate::model::{Facts, LfTarget, Principal, Resource};
+use crate::policy;
+use aws_sdk_lakeformation::types as lft;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The tag that records which deployment created (or adopted) an IAM resource.
+pub const OWNER_TAG: &str = "lakepass:deployment";
+pub const STACK_TAG: &str = "lakepass:stack";
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    pub policies: BTreeMap<String, PolicyObs>,
+    pub roles: BTreeMap<String, PrincipalObs>,
+    pub users: BTreeMap<String, PrincipalObs>,
+    /// Lake Formation permissions each principal of interest holds on each target.
+    pub grants: BTreeMap<(Principal, LfTarget), BTreeSet<String>>,
+    /// Databases and tables the desired grants name that the Glue catalog lacks.
+    pub missing_in_catalog: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyObs {
+    pub arn: String,
+    pub document: Value,
+    /// All versions, oldest first; `(id, is_default)`.
+    pub versions: Vec<(String, bool)>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PrincipalObs {
+    pub arn: String,
+    /// A role's trust policy.
+    pub trust: Option<Value>,
+    pub owner: Option<String>,
+    /// ARNs of attached managed policies.
+    pub attached: BTreeSet<String>,
+    /// A user's access key ids.
+    pub keys: Vec<String>,
+}
+
+impl Observed {
+    pub fn principal(&self, p: &Principal) -> Option<&PrincipalObs> {
+        match p {
+            Principal::Role(n) => self.roles.get(n),
+            Principal::User(n) => self.users.get(n),
+        }
+    }
+}
+
+/// Reads everything `items` refer to. With `check_catalog`, also checks that the databases
+/// and tables of grants exist (the emulator grants on anything; AWS would refuse later).
+pub async fn observe(
+    aws: &Aws,
+    facts: &Facts,
+    caller: &str,
+    items: &[Resource],
+    check_catalog: bool,
+) -> Result<Observed, Error> {
+    let mut policies = BTreeSet::new();
+    let mut principals = BTreeSet::new();
+    let mut targets = BTreeSet::new();
+    for r in items {
+        match r {
+            Resource::Policy { name, .. } => {
+                policies.insert(name.clone());
+            }
+            Resource::Role { name, .. } => {
+                principals.insert(Principal::Role(name.clone()));
+            }
+            Resource::User { name } | Resource::AccessKey { user: name } => {
+                principals.insert(Principal::User(name.clone()));
+            }
+            Resource::Attachment { policy, principal } => {
+                policies.insert(policy.clone());
+                principals.insert(principal.clone());
+            }
+            Resource::Grant { principal, target, .. } => {
+                principals.insert(principal.clone());
+                targets.insert(target.clone());
+            }
+        }
+    }
+    let mut obs = Observed::default();
+    for name in policies {
+        if let Some(p) = observe_policy(aws, facts, caller, &name).await? {
+            obs.policies.insert(name, p);
+        }
+    }
+    for p in &principals {
+        let seen = match p {
+            Principal::Role(n) => observe_role(aws, caller, n).await?,
+            Principal::User(n) => observe_user(aws, caller, n).await?,
+        };
+        if let Some(seen) = seen {
+            match p {
+                Principal::Role(n) => obs.roles.insert(n.clone(), seen),
+                Principal::User(n) => obs.users.insert(n.clone(), seen),
+            };
+        }
+    }
+    let by_arn: BTreeMap<String, Principal> = principals.iter().map(|p| (p.arn(facts), p.clone())).collect();
+    for target in &targets {
+        for (arn, perms) in list_permissions(aws, caller, target).await? {
+            if let Some(p) = by_arn.get(&arn) {
+                obs.grants.entry((p.clone(), target.clone())).or_default().extend(perms);
+            }
+        }
+    }
+    if check_catalog {
+        obs.missing_in_catalog = missing_in_catalog(aws, caller, &targets).await?;
+    }
+    Ok(obs)
+}
+
+fn owner_of<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let mut owner = None;
+    for (k, v) in tags {
+        if k == OWNER_TAG {
+            owner = Some(v.to_string());
+        }
+    }
+    owner
+}
+
+async fn observe_policy(aws: &Aws, facts: &Facts, caller: &str, name: &str) -> Result<Option<PolicyObs>, Error> {
+    let arn = facts.policy_arn(name);
+    let got = match aws.iam.get_policy().policy_arn(&arn).send().await {
+        Ok(out) => out,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(classify("iam:GetPolicy", caller, e)),
+    };
+    let default = got.policy().and_then(|p| p.default_version_id()).unwrap_or("v1").to_string();
+    let version = aws
+        .iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id(&default)
+        .send()
+        .await
+        .map_err(|e| classify("iam:GetPolicyVersion", caller, e))?;
+    let text = version.policy_version().and_then(|v| v.document()).unwrap_or("{}");
+    let document =
+        policy::decode(text).map_err(|e| Error::Aws { action: "iam:GetPolicyVersion".into(), message: e })?;
+    let listed = aws
+        .iam
+        .list_policy_versions()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| classify("iam:ListPolicyVersions", caller, e))?;
+    let mut versions: Vec<_> = listed
+        .versions()
+        .iter()
+        .map(|v| {
+            (
+                v.create_date().map(|d| (d.secs(), d.subsec_nanos())),
+                v.version_id().unwrap_or_default().to_string(),
+                v.is_default_version(),
+            )
+        })
+        .collect();
+    versions.sort_by_key(|(date, id, _)| (*date, id.trim_start_matches('v').parse::<u64>().unwrap_or(0)));
+    let tags = aws
+        .iam
+        .list_policy_tags()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| classify("iam:ListPolicyTags", caller, e))?;
+    Ok(Some(PolicyObs {
+        arn,
+        document,
+        versions: versions.into_iter().map(|(_, id, d)| (id, d)).collect(),
+        owner: owner_of(tags.tags().iter().map(|t| (t.key(), t.value()))),
+    }))
+}
+
+async fn observe_role(aws: &Aws, caller: &str, name: &str) -> Result<Option<PrincipalObs>, Error> {
+    let got = match aws.iam.get_role().role_name(name).send().await {
+        Ok(out) => out,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(classify("iam:GetRole", caller, e)),
+    };
+    let Some(role) = got.role() else { return Ok(None) };
+    let trust = role
+        .assume_role_policy_document()
+        .map(policy::decode)
+        .transpose()
+        .map_err(|e| Error::Aws { action: "iam:GetRole".into(), message: e })?;
+    let tags =
+        aws.iam.list_role_tags().role_name(name).send().await.map_err(|e| classify("iam:ListRoleTags", caller, e))?;
+    let attached = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| classify("iam:ListAttachedRolePolicies", caller, e))?;
+    Ok(Some(PrincipalObs {
+        arn: role.arn().to_string(),
+        trust,
+        owner: owner_of(tags.tags().iter().map(|t| (t.key(), t.value()))),
+        attached: attached.iter().filter_map(|a| a.policy_arn().map(str::to_string)).collect(),
+        keys: Vec::new(),
+    }))
+}
+
+async fn observe_user(aws: &Aws, caller: &str, name: &str) -> Result<Option<PrincipalObs>, Error> {
+    let got = match aws.iam.get_user().user_name(name).send().await {
+        Ok(out) => out,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(classify("iam:GetUser", caller, e)),
+    };
+    let Some(user) = got.user() else { return Ok(None) };
+    let tags =
+        aws.iam.list_user_tags().user_name(name).send().await.map_err(|e| classify("iam:ListUserTags", caller, e))?;
+    let attached = aws
+        .iam
+        .list_attached_user_policies()
+        .user_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| classify("iam:ListAttachedUserPolicies", caller, e))?;
+    let keys = aws
+        .iam
+        .list_access_keys()
+        .user_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| classify("iam:ListAccessKeys", caller, e))?;
+    Ok(Some(PrincipalObs {
+        arn: user.arn().to_string(),
+        trust: None,
+        owner: owner_of(tags.tags().iter().map(|t| (t.key(), t.value()))),
+        attached: attached.iter().filter_map(|a| a.policy_arn().map(str::to_string)).collect(),
+        keys: keys.iter().filter_map(|k| k.access_key_id().map(str::to_string)).collect(),
+    }))
+}
+
+/// The Lake Formation resource for a target.
+pub fn lf_resource(target: &LfTarget) -> lft::Resource {
+    let built = match target {
+        LfTarget::Database { database } => lft::Resource::builder()
+            .database(lft::DatabaseResource::builder().name(database).build().expect("name set")),
+        LfTarget::AllTables { database } => lft::Resource::builder().table(
+            lft::TableResource::builder()
+                .database_name(database)
+                .table_wildcard(lft::TableWildcard::builder().build())
+                .build()
+                .expect("database set"),
+        ),
+        LfTarget::Table { database, table } => lft::Resource::builder()
+            .table(lft::TableResource::builder().database_name(database).name(table).build().expect("database set")),
+    };
+    built.build()
+}
+
+/// Every principal's permissions on one target, by principal ARN. Grants are listed per
+/// resource (a principal filter can miss cross-account principals) and SELECT's expanded
+/// forms (TableWithColumns with a column wildcard) are folded back into the table.
+pub async fn list_permissions(
+    aws: &Aws,
+    caller: &str,
+    target: &LfTarget,
+) -> Result<Vec<(String, BTreeSet<String>)>, Error> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = aws
+            .lf
+            .list_permissions()
+            .resource(lf_resource(target))
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| classify("lakeformation:ListPermissions", caller, e))?;
+        for p in page.principal_resource_permissions() {
+            let Some(arn) = p.principal().and_then(|p| p.data_lake_principal_identifier()) else { continue };
+            if !matches_target(p.resource(), target) {
+                continue;
+            }
+            out.entry(arn.to_string()).or_default().extend(p.permissions().iter().map(|x| x.as_str().to_string()));
+        }
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+fn matches_target(resource: Option<&lft::Resource>, target: &LfTarget) -> bool {
+    let Some(r) = resource else { return false };
+    match target {
+        LfTarget::Database { database } => r.database().is_some_and(|d| d.name() == database),
+        LfTarget::AllTables { database } => {
+            r.table().is_some_and(|t| t.database_name() == database && t.table_wildcard().is_some())
+        }
+        LfTarget::Table { database, table } => {
+            let plain = r.table().is_some_and(|t| t.database_name() == database && t.name() == Some(table.as_str()));
+            let columns = r.table_with_columns().is_some_and(|t| {
+                t.database_name() == database
+                    && t.name() == table
+                    && t.column_wildcard().is_some_and(|w| w.excluded_column_names().is_empty())
+            });
+            plain || columns
+        }
+    }
+}
+
+async fn missing_in_catalog(aws: &Aws, caller: &str, targets: &BTreeSet<LfTarget>) -> Result<Vec<String>, Error> {
+    let mut missing = Vec::new();
+    let databases: BTreeSet<&str> = targets.iter().map(LfTarget::database).collect();
+    for db in &databases {
+        match aws.glue.get_database().name(*db).send().await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => missing.push(format!("database {db}")),
+            Err(e) => return Err(classify("glue:GetDatabase", caller, e)),
+        }
+    }
+    for t in targets {
+        if let LfTarget::Table { database, table } = t {
+            if missing.contains(&format!("database {database}")) {
+                continue;
+            }
+            match aws.glue.get_table().database_name(database).name(table).send().await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => missing.push(format!("table {database}.{table}")),
+                Err(e) => return Err(classify("glue:GetTable", caller, e)),
+            }
+        }
+    }
+    Ok(missing)
+}
+
+/// Lake Formation targets the caller may not grant on: empty when the caller is a data
+/// lake administrator or holds the permissions with grant option.
+pub async fn grant_blockers(
+    aws: &Aws,
+    caller: &str,
+    needed: &[(LfTarget, BTreeSet<String>)],
+) -> Result<Vec<String>, Error> {
+    let settings = aws
+        .lf
+        .get_data_lake_settings()
+        .send()
+        .await
+        .map_err(|e| classify("lakeformation:GetDataLakeSettings", caller, e))?;
+    let admins: Vec<&str> = settings
+        .data_lake_settings()
+        .map(|s| s.data_lake_admins().iter().filter_map(|p| p.data_lake_principal_identifier()).collect())
+        .unwrap_or_default();
+    if admins.contains(&caller) {
+        return Ok(Vec::new());
+    }
+    let mut blocked = Vec::new();
+    for (target, perms) in needed {
+        let mut page = aws
+            .lf
+            .list_permissions()
+            .principal(lft::DataLakePrincipal::builder().data_lake_principal_identifier(caller).build())
+            .resource(lf_resource(target))
+            .send()
+            .await
+            .map_err(|e| classify("lakeformation:ListPermissions", caller, e))?;
+        let grantable: BTreeSet<String> = page
+            .principal_resource_permissions
+            .take()
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| matches_target(p.resource(), target))
+            .flat_map(|p| p.permissions_with_grant_option().iter().map(|x| x.as_str().to_string()).collect::<Vec<_>>())
+            .collect();
+        if !grantable.contains("ALL") && !perms.is_subset(&grantable) {
+            let list: Vec<&str> = perms.iter().map(String::as_str).collect();
+            blocked.push(format!("{} on {target}", list.join(", ")));
+        }
+    }
+    Ok(blocked)
+}

@@ -1,0 +1,64 @@
+//! Discovery: what a deployment owns in AWS that its state file does not record.
+//!
+//! A run that dies between an AWS call and the state write leaves such resources. Their
+//! ownership tags (IAM) or their principal (Lake Formation grants) prove they are this
+//! deployment's, so teardown removes them too and leaves no orphans.
+
+use crate::model::Resource;
+use crate::observe::Observed;
+use crate::state::{Owned, State};
+use std::collections::BTreeSet;
+
+/// `state` plus every candidate that AWS shows is this deployment's.
+pub fn discover(candidates: &[Resource], observed: &Observed, state: &State, deployment: &str) -> State {
+    let mut out = state.clone();
+    let ours = |owner: &Option<String>| owner.as_deref() == Some(deployment);
+    for r in candidates {
+        let address = r.address();
+        if out.resources.contains_key(&address) {
+            continue;
+        }
+        let arn = match r {
+            Resource::Policy { name, .. } => {
+                observed.policies.get(name).filter(|p| ours(&p.owner)).map(|p| p.arn.clone())
+            }
+            Resource::Role { name, .. } => observed.roles.get(name).filter(|p| ours(&p.owner)).map(|p| p.arn.clone()),
+            Resource::User { name } => observed.users.get(name).filter(|p| ours(&p.owner)).map(|p| p.arn.clone()),
+            _ => continue,
+        };
+        if let Some(arn) = arn {
+            out.resources
+                .insert(address, Owned { resource: r.clone(), arn: Some(arn), access_key_id: None, adopted: false });
+        }
+    }
+    let owned_principal = |out: &State, p: &crate::model::Principal| {
+        let address = match p {
+            crate::model::Principal::Role(n) => format!("role/{n}"),
+            crate::model::Principal::User(n) => format!("user/{n}"),
+        };
+        out.resources.contains_key(&address)
+    };
+    for r in candidates {
+        let address = r.address();
+        if out.resources.contains_key(&address) {
+            continue;
+        }
+        let found = match r {
+            Resource::Attachment { principal, .. } => owned_principal(&out, principal).then(|| r.clone()),
+            Resource::Grant { principal, target, permissions } if owned_principal(&out, principal) => {
+                let held = observed.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
+                let ours: BTreeSet<String> = permissions.intersection(&held).cloned().collect();
+                (!ours.is_empty()).then(|| Resource::Grant {
+                    principal: principal.clone(),
+                    target: target.clone(),
+                    permissions: ours,
+                })
+            }
+            _ => None,
+        };
+        if let Some(resource) = found {
+            out.resources.insert(address, Owned { resource, arn: None, access_key_id: None, adopted: false });
+        }
+    }
+    out
+}

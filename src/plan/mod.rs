@@ -1,0 +1,573 @@
+//! Plan: (desired, observed, state) → the ordered actions that make AWS match. Pure.
+//!
+//! Every decision is made here, down to which policy version to prune, so that apply only
+//! walks the steps. Ownership is decided here too: an IAM resource is lakepass's when the
+//! state file records it or its ownership tag names this deployment; anything else with a
+//! target name stops the plan unless the user adopts it.
+
+mod discover;
+
+pub use discover::discover;
+
+use crate::error::Error;
+use crate::model::{Facts, LfTarget, Principal, Resource};
+use crate::observe::Observed;
+use crate::policy;
+use crate::state::{Owned, State};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Create,
+    Update,
+    Delete,
+    Adopt,
+}
+
+impl Change {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Change::Create => "+",
+            Change::Update => "~",
+            Change::Delete => "-",
+            Change::Adopt => "&",
+        }
+    }
+}
+
+/// One AWS operation with every parameter decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Step {
+    CreatePolicy {
+        name: String,
+        description: String,
+        document: Value,
+    },
+    /// A new default version; `prune` is deleted first to stay within IAM's five versions.
+    NewPolicyVersion {
+        arn: String,
+        document: Value,
+        prune: Option<String>,
+    },
+    DeletePolicy {
+        arn: String,
+        old_versions: Vec<String>,
+    },
+    CreateRole {
+        name: String,
+        description: String,
+        trust: Value,
+    },
+    UpdateTrust {
+        name: String,
+        trust: Value,
+    },
+    DeleteRole {
+        name: String,
+    },
+    CreateUser {
+        name: String,
+    },
+    /// Deletes the user's remaining access keys, then the user.
+    DeleteUser {
+        name: String,
+        keys: Vec<String>,
+    },
+    Attach {
+        policy_arn: String,
+        principal: Principal,
+    },
+    Detach {
+        policy_arn: String,
+        principal: Principal,
+    },
+    /// Creates a key after deleting `delete_first` (keys an interrupted run left behind).
+    CreateAccessKey {
+        user: String,
+        delete_first: Vec<String>,
+    },
+    DeleteAccessKey {
+        user: String,
+        id: String,
+    },
+    Grant {
+        principal: Principal,
+        principal_arn: String,
+        target: LfTarget,
+        permissions: BTreeSet<String>,
+    },
+    Revoke {
+        principal: Principal,
+        principal_arn: String,
+        target: LfTarget,
+        permissions: BTreeSet<String>,
+    },
+    /// Puts the ownership tags on a resource being adopted.
+    Tag {
+        resource: String,
+        arn_or_name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Action {
+    pub change: Change,
+    pub address: String,
+    /// The desired resource (create, update, adopt) or the owned one (delete).
+    pub resource: Resource,
+    pub reason: String,
+    /// For document changes: a line diff of the old and new documents.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Resources found in AWS that are this deployment's but not in the state (an
+    /// interrupted run): recorded without any AWS call.
+    pub record: Vec<(String, Owned)>,
+    /// State entries whose resource is gone: dropped without any AWS call.
+    pub forget: Vec<String>,
+    /// Warnings a person should read before applying.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
+    pub fn count(&self, change: Change) -> usize {
+        self.actions.iter().filter(|a| a.change == change).count()
+    }
+}
+
+pub struct Input<'a> {
+    pub deployment: &'a str,
+    pub facts: &'a Facts,
+    pub desired: &'a [Resource],
+    pub observed: &'a Observed,
+    pub state: &'a State,
+    pub adopt: bool,
+}
+
+/// Plans the changes. Fails when a target name belongs to someone else (and `adopt` is
+/// off) or a database or table to grant on is missing from the catalog.
+pub fn plan(input: &Input) -> Result<Plan, Error> {
+    let mut p = Planner { input, plan: Plan::default(), not_owned: Vec::new() };
+    let desired_addresses: BTreeSet<String> = input.desired.iter().map(Resource::address).collect();
+    for r in input.desired {
+        p.desired(r);
+    }
+    if !p.not_owned.is_empty() {
+        return Err(Error::NotOwned { resources: p.not_owned });
+    }
+    if !input.observed.missing_in_catalog.is_empty() {
+        return Err(Error::NotInCatalog {
+            missing: input.observed.missing_in_catalog.clone(),
+            account: input.facts.account.clone(),
+            region: input.facts.region.clone(),
+        });
+    }
+    for (address, owned) in &input.state.resources {
+        if !desired_addresses.contains(address) {
+            p.removed(address, owned);
+        }
+    }
+    let mut plan = p.plan;
+    // Creates and updates in dependency order, then deletes in reverse.
+    let (mut deletes, mut rest): (Vec<Action>, Vec<Action>) =
+        plan.actions.into_iter().partition(|a| a.change == Change::Delete);
+    rest.sort_by_key(|a| a.resource.rank());
+    deletes.reverse();
+    deletes.sort_by_key(|a| std::cmp::Reverse(a.resource.rank()));
+    rest.extend(deletes);
+    plan.actions = rest;
+    Ok(plan)
+}
+
+struct Planner<'a> {
+    input: &'a Input<'a>,
+    plan: Plan,
+    not_owned: Vec<String>,
+}
+
+impl Planner<'_> {
+    fn owned(&self, address: &str) -> Option<&Owned> {
+        self.input.state.resources.get(address)
+    }
+
+    fn tagged_ours(&self, owner: &Option<String>) -> bool {
+        owner.as_deref() == Some(self.input.deployment)
+    }
+
+    fn action(&mut self, change: Change, r: &Resource, reason: impl Into<String>, steps: Vec<Step>) -> &mut Action {
+        self.plan.actions.push(Action {
+            change,
+            address: r.address(),
+            resource: r.clone(),
+            reason: reason.into(),
+            diff: Vec::new(),
+            steps,
+        });
+        self.plan.actions.last_mut().expect("just pushed")
+    }
+
+    fn record(&mut self, r: &Resource, arn: Option<String>, access_key_id: Option<String>) {
+        if self.owned(&r.address()).is_none() {
+            let owned = Owned { resource: r.clone(), arn, access_key_id, adopted: false };
+            self.plan.record.push((r.address(), owned));
+        }
+    }
+
+    /// For an existing IAM resource: is it ours, to adopt, or someone else's?
+    /// Returns whether planning should go on comparing it.
+    fn claim(&mut self, r: &Resource, owner: &Option<String>, tag_target: String) -> bool {
+        if self.owned(&r.address()).is_some() || self.tagged_ours(owner) {
+            return true;
+        }
+        if self.input.adopt {
+            let reason = match owner {
+                Some(other) => format!("exists, owned by lakepass deployment {other}; adopted (--adopt)"),
+                None => "exists, not created by lakepass; adopted (--adopt)".to_string(),
+            };
+            self.action(Change::Adopt, r, reason, vec![Step::Tag { resource: r.address(), arn_or_name: tag_target }]);
+            return true;
+        }
+        let whose = match owner {
+            Some(other) => format!("lakepass deployment {other}"),
+            None => "someone else: lakepass did not create it".to_string(),
+        };
+        self.not_owned.push(format!("{} (it exists and belongs to {whose})", r.describe()));
+        false
+    }
+
+    fn desired(&mut self, r: &Resource) {
+        let obs = self.input.observed;
+        let facts = self.input.facts;
+        let address = r.address();
+        let gone = |owned: bool, what: &str| {
+            if owned {
+                format!("{what} was deleted outside lakepass; recreating")
+            } else {
+                "does not exist yet".to_string()
+            }
+        };
+        let was_owned = self.owned(&address).is_some();
+        match r {
+            Resource::Policy { name, description, document } => match obs.policies.get(name) {
+                None => {
+                    let steps = vec![Step::CreatePolicy {
+                        name: name.clone(),
+                        description: description.clone(),
+                        document: document.clone(),
+                    }];
+                    self.action(Change::Create, r, gone(was_owned, "the policy"), steps);
+                }
+                Some(seen) => {
+                    if !self.claim(r, &seen.owner, seen.arn.clone()) {
+                        return;
+                    }
+                    if &seen.document != document {
+                        let prune = if seen.versions.len() >= 5 {
+                            seen.versions.iter().find(|(_, is_default)| !is_default).map(|(id, _)| id.clone())
+                        } else {
+                            None
+                        };
+                        let reason = match self.owned(&address) {
+                            Some(Owned { resource: Resource::Policy { document: last, .. }, .. })
+                                if last == &seen.document =>
+                            {
+                                "the deployment's values changed".to_string()
+                            }
+                            Some(_) => "the document was changed outside lakepass".to_string(),
+                            None => "the document differs from the stack's".to_string(),
+                        };
+                        let diff = policy::diff(&seen.document, document);
+                        let steps =
+                            vec![Step::NewPolicyVersion { arn: seen.arn.clone(), document: document.clone(), prune }];
+                        self.action(Change::Update, r, reason, steps).diff = diff;
+                    } else {
+                        self.record(r, Some(seen.arn.clone()), None);
+                    }
+                }
+            },
+            Resource::Role { name, description, trust } => match obs.roles.get(name) {
+                None => {
+                    let steps = vec![Step::CreateRole {
+                        name: name.clone(),
+                        description: description.clone(),
+                        trust: trust.clone(),
+                    }];
+                    self.action(Change::Create, r, gone(was_owned, "the role"), steps);
+                }
+                Some(seen) => {
+                    if !self.claim(r, &seen.owner, name.clone()) {
+                        return;
+                    }
+                    let current = seen.trust.clone().unwrap_or(Value::Null);
+                    if &current != trust {
+                        if let (Some(old), Some(new)) = (external_id(&current), external_id(trust))
+                            && old != new
+                        {
+                            self.plan.notes.push(format!(
+                                "the external id of role {name} changes: the vendor's connection fails until you paste the new external id into its form"
+                            ));
+                        }
+                        let diff = policy::diff(&current, trust);
+                        let steps = vec![Step::UpdateTrust { name: name.clone(), trust: trust.clone() }];
+                        self.action(Change::Update, r, "the trust policy differs", steps).diff = diff;
+                    } else {
+                        self.record(r, Some(seen.arn.clone()), None);
+                    }
+                }
+            },
+            Resource::User { name } => match obs.users.get(name) {
+                None => {
+                    self.action(
+                        Change::Create,
+                        r,
+                        gone(was_owned, "the user"),
+                        vec![Step::CreateUser { name: name.clone() }],
+                    );
+                }
+                Some(seen) => {
+                    if self.claim(r, &seen.owner, name.clone()) {
+                        self.record(r, Some(seen.arn.clone()), None);
+                    }
+                }
+            },
+            Resource::Attachment { policy, principal } => {
+                let policy_arn = facts.policy_arn(policy);
+                let attached = obs.principal(principal).is_some_and(|p| p.attached.contains(&policy_arn));
+                if attached {
+                    self.record(r, None, None);
+                } else {
+                    let reason =
+                        if was_owned { "was detached outside lakepass; reattaching" } else { "not attached yet" };
+                    let steps = vec![Step::Attach { policy_arn, principal: principal.clone() }];
+                    self.action(Change::Create, r, reason, steps);
+                }
+            }
+            Resource::AccessKey { user } => {
+                let keys = obs.users.get(user).map(|u| u.keys.clone()).unwrap_or_default();
+                let recorded = self.owned(&address).and_then(|o| o.access_key_id.clone());
+                match recorded {
+                    Some(id) if keys.contains(&id) => {
+                        let others: Vec<&String> = keys.iter().filter(|k| **k != id).collect();
+                        if !others.is_empty() {
+                            self.plan.notes.push(format!(
+                                "user {user} has {} other access key(s) lakepass did not create; left alone",
+                                others.len()
+                            ));
+                        }
+                    }
+                    _ => {
+                        let adopted = self.owned(&format!("user/{user}")).is_some_and(|o| o.adopted);
+                        let delete_first = if adopted { Vec::new() } else { keys };
+                        let reason = match (&recorded, delete_first.is_empty()) {
+                            (Some(_), _) => {
+                                "the recorded key was deleted outside lakepass; creating a new one".to_string()
+                            }
+                            (None, false) => format!(
+                                "no recorded key; replacing {} unrecorded key(s) left by an interrupted run",
+                                delete_first.len()
+                            ),
+                            (None, true) => "does not exist yet".to_string(),
+                        };
+                        self.action(
+                            Change::Create,
+                            r,
+                            reason,
+                            vec![Step::CreateAccessKey { user: user.clone(), delete_first }],
+                        );
+                    }
+                }
+            }
+            Resource::Grant { principal, target, permissions } => {
+                let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
+                let principal_arn = principal.arn(facts);
+                let missing: BTreeSet<String> = permissions.difference(&held).cloned().collect();
+                let previously: BTreeSet<String> = match self.owned(&address) {
+                    Some(Owned { resource: Resource::Grant { permissions, .. }, .. }) => permissions.clone(),
+                    _ => BTreeSet::new(),
+                };
+                let surplus: BTreeSet<String> =
+                    previously.difference(permissions).filter(|x| held.contains(*x)).cloned().collect();
+                let mut steps = Vec::new();
+                if !surplus.is_empty() {
+                    steps.push(Step::Revoke {
+                        principal: principal.clone(),
+                        principal_arn: principal_arn.clone(),
+                        target: target.clone(),
+                        permissions: surplus,
+                    });
+                }
+                if !missing.is_empty() {
+                    steps.push(Step::Grant {
+                        principal: principal.clone(),
+                        principal_arn,
+                        target: target.clone(),
+                        permissions: missing,
+                    });
+                }
+                if steps.is_empty() {
+                    self.record(r, None, None);
+                } else if was_owned && !previously.is_subset(&held) && previously.is_subset(permissions) {
+                    self.action(Change::Create, r, "was revoked outside lakepass; granting again", steps);
+                } else if was_owned {
+                    self.action(Change::Update, r, "the stack's permissions changed", steps);
+                } else {
+                    self.action(Change::Create, r, "not granted yet", steps);
+                }
+            }
+        }
+    }
+
+    /// An owned resource no longer desired: delete it if it is still there and still ours.
+    fn removed(&mut self, address: &str, owned: &Owned) {
+        let obs = self.input.observed;
+        let facts = self.input.facts;
+        let r = &owned.resource;
+        let forget = |p: &mut Planner, note: Option<String>| {
+            p.plan.forget.push(address.to_string());
+            if let Some(n) = note {
+                p.plan.notes.push(n);
+            }
+        };
+        let not_tagged = |what: String| {
+            Some(format!("{what} no longer carries this deployment's ownership tag; left alone and forgotten"))
+        };
+        match r {
+            Resource::Policy { name, .. } => match obs.policies.get(name) {
+                None => forget(self, None),
+                Some(seen) if !self.tagged_ours(&seen.owner) => forget(self, not_tagged(r.describe())),
+                Some(seen) => {
+                    let old_versions = seen.versions.iter().filter(|(_, d)| !d).map(|(id, _)| id.clone()).collect();
+                    let steps = vec![Step::DeletePolicy { arn: seen.arn.clone(), old_versions }];
+                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                }
+            },
+            Resource::Role { name, .. } => match obs.roles.get(name) {
+                None => forget(self, None),
+                Some(seen) if !self.tagged_ours(&seen.owner) => forget(self, not_tagged(r.describe())),
+                Some(_) => {
+                    self.action(
+                        Change::Delete,
+                        r,
+                        "no longer part of the deployment",
+                        vec![Step::DeleteRole { name: name.clone() }],
+                    );
+                }
+            },
+            Resource::User { name } => match obs.users.get(name) {
+                None => forget(self, None),
+                Some(seen) if !self.tagged_ours(&seen.owner) => forget(self, not_tagged(r.describe())),
+                Some(seen) => {
+                    // Keys the state records are deleted by their own action first.
+                    let recorded: Vec<&String> = self
+                        .input
+                        .state
+                        .resources
+                        .values()
+                        .filter(|o| matches!(&o.resource, Resource::AccessKey { user } if user == name))
+                        .filter_map(|o| o.access_key_id.as_ref())
+                        .collect();
+                    let keys = if owned.adopted {
+                        Vec::new()
+                    } else {
+                        seen.keys.iter().filter(|k| !recorded.contains(k)).cloned().collect()
+                    };
+                    let steps = vec![Step::DeleteUser { name: name.clone(), keys }];
+                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                }
+            },
+            Resource::Attachment { policy, principal } => {
+                let policy_arn = facts.policy_arn(policy);
+                if obs.principal(principal).is_some_and(|p| p.attached.contains(&policy_arn)) {
+                    let steps = vec![Step::Detach { policy_arn, principal: principal.clone() }];
+                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                } else {
+                    forget(self, None);
+                }
+            }
+            Resource::AccessKey { user } => {
+                let id = owned.access_key_id.clone().unwrap_or_default();
+                if obs.users.get(user).is_some_and(|u| u.keys.contains(&id)) {
+                    let steps = vec![Step::DeleteAccessKey { user: user.clone(), id }];
+                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                } else {
+                    forget(self, None);
+                }
+            }
+            Resource::Grant { principal, target, permissions } => {
+                let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
+                let revoke: BTreeSet<String> = permissions.intersection(&held).cloned().collect();
+                if revoke.is_empty() {
+                    forget(self, None);
+                } else {
+                    let steps = vec![Step::Revoke {
+                        principal: principal.clone(),
+                        principal_arn: principal.arn(facts),
+                        target: target.clone(),
+                        permissions: revoke,
+                    }];
+                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                }
+            }
+        }
+    }
+}
+
+impl Action {
+    /// Updates `state` after this action succeeded. `access_key_id` is the key a
+    /// CreateAccessKey step made.
+    pub fn record_into(&self, state: &mut State, facts: &Facts, access_key_id: Option<String>) {
+        if self.change == Change::Delete {
+            state.resources.remove(&self.address);
+            return;
+        }
+        let arn = match &self.resource {
+            Resource::Policy { name, .. } => Some(facts.policy_arn(name)),
+            Resource::Role { name, .. } => Some(Principal::Role(name.clone()).arn(facts)),
+            Resource::User { name } => Some(Principal::User(name.clone()).arn(facts)),
+            _ => None,
+        };
+        let previous = state.resources.get(&self.address);
+        let adopted = self.change == Change::Adopt || previous.is_some_and(|o| o.adopted);
+        let access_key_id = access_key_id.or_else(|| previous.and_then(|o| o.access_key_id.clone()));
+        let owned = Owned { resource: self.resource.clone(), arn, access_key_id, adopted };
+        state.resources.insert(self.address.clone(), owned);
+    }
+}
+
+/// The `sts:ExternalId` a trust policy requires, if any.
+fn external_id(trust: &Value) -> Option<String> {
+    let statements = trust.get("Statement")?.as_array()?;
+    statements.iter().find_map(|s| {
+        let v = s.get("Condition")?.get("StringEquals")?.get("sts:ExternalId")?;
+        Some(v.to_string())
+    })
+}
+
+/// Grants grouped by principal and target: what a run needs to be allowed to grant.
+pub fn grants_needed(plan: &Plan) -> Vec<(LfTarget, BTreeSet<String>)> {
+    let mut needed: BTreeMap<LfTarget, BTreeSet<String>> = BTreeMap::new();
+    for a in &plan.actions {
+        for s in &a.steps {
+            if let Step::Grant { target, permissions, .. } | Step::Revoke { target, permissions, .. } = s {
+                needed.entry(target.clone()).or_default().extend(permissions.iter().cloned());
+            }
+        }
+    }
+    needed.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests;

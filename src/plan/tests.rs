@@ -1,0 +1,409 @@
+//! Planner tests over plain data. `simulate` plays a plan's steps onto an `Observed` the
+//! way AWS would, so each scenario can check the property that matters most: after
+//! applying a plan, planning again finds nothing to do.
+
+use super::*;
+use crate::observe::{OWNER_TAG, PolicyObs, PrincipalObs};
+use crate::render::render;
+use crate::stack::{Stack, validate_values};
+use serde_json::json;
+
+const DEP: &str = "secoda";
+
+fn facts() -> Facts {
+    Facts { account: "123456789012".into(), partition: "aws".into(), region: "us-east-1".into() }
+}
+
+fn desired(extra: Value) -> Vec<Resource> {
+    let stack = Stack::shipped("secoda-glue").unwrap();
+    let mut raw = json!({
+        "external_id": "sec-7f3a9c21e4b8",
+        "glue_buckets": ["acme-lake"],
+        "athena_output_bucket": "acme-athena-results",
+        "databases": ["sales", "marketing"],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        raw[k] = v.clone();
+    }
+    let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+    render(&stack, &values, &facts(), DEP).unwrap()
+}
+
+fn plan_of(desired: &[Resource], observed: &Observed, state: &State, adopt: bool) -> Result<Plan, Error> {
+    plan(&Input { deployment: DEP, facts: &facts(), desired, observed, state, adopt })
+}
+
+/// Plays a plan onto AWS (as observed) and the state, as apply would.
+fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
+    let f = facts();
+    for (address, owned) in &plan.record {
+        state.resources.insert(address.clone(), owned.clone());
+    }
+    for address in &plan.forget {
+        state.resources.remove(address);
+    }
+    let mut key_serial = 0;
+    for a in &plan.actions {
+        let mut key = None;
+        for s in &a.steps {
+            match s {
+                Step::CreatePolicy { name, document, .. } => {
+                    let obs = PolicyObs {
+                        arn: f.policy_arn(name),
+                        document: document.clone(),
+                        versions: vec![("v1".into(), true)],
+                        owner: Some(DEP.into()),
+                    };
+                    observed.policies.insert(name.clone(), obs);
+                }
+                Step::NewPolicyVersion { arn, document, prune } => {
+                    let p = observed.policies.values_mut().find(|p| &p.arn == arn).unwrap();
+                    if let Some(id) = prune {
+                        p.versions.retain(|(v, _)| v != id);
+                    }
+                    assert!(p.versions.len() < 5, "IAM refuses a sixth version");
+                    for v in &mut p.versions {
+                        v.1 = false;
+                    }
+                    p.versions.push((format!("v{}", p.versions.len() + 10), true));
+                    p.document = document.clone();
+                }
+                Step::DeletePolicy { arn, .. } => observed.policies.retain(|_, p| &p.arn != arn),
+                Step::CreateRole { name, trust, .. } => {
+                    let obs = PrincipalObs {
+                        arn: Principal::Role(name.clone()).arn(&f),
+                        trust: Some(trust.clone()),
+                        owner: Some(DEP.into()),
+                        ..Default::default()
+                    };
+                    observed.roles.insert(name.clone(), obs);
+                }
+                Step::UpdateTrust { name, trust } => observed.roles.get_mut(name).unwrap().trust = Some(trust.clone()),
+                Step::DeleteRole { name } => {
+                    assert!(observed.roles[name].attached.is_empty(), "IAM refuses to delete a role with attachments");
+                    observed.roles.remove(name);
+                }
+                Step::CreateUser { name } => {
+                    let obs = PrincipalObs {
+                        arn: Principal::User(name.clone()).arn(&f),
+                        owner: Some(DEP.into()),
+                        ..Default::default()
+                    };
+                    observed.users.insert(name.clone(), obs);
+                }
+                Step::DeleteUser { name, keys } => {
+                    let u = &observed.users[name];
+                    assert!(u.attached.is_empty(), "IAM refuses to delete a user with attachments");
+                    assert_eq!(&u.keys, keys, "IAM refuses to delete a user with access keys");
+                    observed.users.remove(name);
+                }
+                Step::Attach { policy_arn, principal } => {
+                    assert!(observed.policies.values().any(|p| &p.arn == policy_arn), "attach before create");
+                    principal_mut(observed, principal).attached.insert(policy_arn.clone());
+                }
+                Step::Detach { policy_arn, principal } => {
+                    principal_mut(observed, principal).attached.remove(policy_arn);
+                }
+                Step::CreateAccessKey { user, delete_first } => {
+                    let u = observed.users.get_mut(user).unwrap();
+                    u.keys.retain(|k| !delete_first.contains(k));
+                    assert!(u.keys.len() < 2, "IAM allows two keys");
+                    key_serial += 1;
+                    let id = format!("AKIANEW{key_serial}");
+                    u.keys.push(id.clone());
+                    key = Some(id);
+                }
+                Step::DeleteAccessKey { user, id } => observed.users.get_mut(user).unwrap().keys.retain(|k| k != id),
+                Step::Grant { principal, target, permissions, .. } => {
+                    assert!(observed.principal(principal).is_some(), "grant to a principal that does not exist");
+                    observed
+                        .grants
+                        .entry((principal.clone(), target.clone()))
+                        .or_default()
+                        .extend(permissions.iter().cloned());
+                }
+                Step::Revoke { principal, target, permissions, .. } => {
+                    let held = observed.grants.entry((principal.clone(), target.clone())).or_default();
+                    held.retain(|p| !permissions.contains(p));
+                    if held.is_empty() {
+                        observed.grants.remove(&(principal.clone(), target.clone()));
+                    }
+                }
+                Step::Tag { resource, .. } => {
+                    let name = resource.split_once('/').unwrap().1.to_string();
+                    if let Some(p) = observed.policies.get_mut(&name) {
+                        p.owner = Some(DEP.into());
+                    } else if let Some(r) = observed.roles.get_mut(&name) {
+                        r.owner = Some(DEP.into());
+                    } else {
+                        observed.users.get_mut(&name).unwrap().owner = Some(DEP.into());
+                    }
+                }
+            }
+        }
+        a.record_into(state, &f, key);
+    }
+}
+
+fn principal_mut<'a>(o: &'a mut Observed, p: &Principal) -> &'a mut PrincipalObs {
+    match p {
+        Principal::Role(n) => o.roles.get_mut(n).unwrap(),
+        Principal::User(n) => o.users.get_mut(n).unwrap(),
+    }
+}
+
+/// Applies `desired` from the given start and returns the converged world.
+fn converge(desired: &[Resource], observed: &mut Observed, state: &mut State) -> Plan {
+    let first = plan_of(desired, observed, state, false).unwrap();
+    simulate(observed, state, &first);
+    let again = plan_of(desired, observed, state, false).unwrap();
+    assert!(!again.has_changes(), "second plan not empty: {:#?}", again.actions);
+    assert!(again.record.is_empty() && again.forget.is_empty(), "{again:#?}");
+    first
+}
+
+fn symbols(plan: &Plan) -> Vec<String> {
+    plan.actions.iter().map(|a| format!("{} {}", a.change.symbol(), a.address)).collect()
+}
+
+#[test]
+fn from_nothing_everything_is_created_in_dependency_order() {
+    let d = desired(json!({}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    let plan = converge(&d, &mut o, &mut s);
+    assert_eq!(
+        symbols(&plan),
+        [
+            "+ policy/secoda-glue-policy",
+            "+ role/secoda-glue-role",
+            "+ attachment/role/secoda-glue-role/secoda-glue-policy",
+            "+ grant/role/secoda-glue-role/database/sales",
+            "+ grant/role/secoda-glue-role/table/sales/*",
+            "+ grant/role/secoda-glue-role/database/marketing",
+            "+ grant/role/secoda-glue-role/table/marketing/*",
+        ]
+    );
+    assert_eq!(s.resources.len(), 7);
+}
+
+#[test]
+fn user_access_converges_with_one_recorded_key() {
+    let d = desired(json!({"access": "user"}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    let key = s.resources["access-key/secoda-glue-user"].access_key_id.clone();
+    assert_eq!(o.users["secoda-glue-user"].keys, vec![key.unwrap()]);
+}
+
+#[test]
+fn adding_a_database_only_adds_its_grants_and_a_policy_version() {
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&desired(json!({})), &mut o, &mut s);
+    let plan = converge(&desired(json!({"databases": ["sales", "marketing", "finance"]})), &mut o, &mut s);
+    assert_eq!(
+        symbols(&plan),
+        [
+            "~ policy/secoda-glue-policy",
+            "+ grant/role/secoda-glue-role/database/finance",
+            "+ grant/role/secoda-glue-role/table/finance/*",
+        ]
+    );
+    assert_eq!(plan.actions[0].reason, "the deployment's values changed");
+    assert!(plan.actions[0].diff.iter().any(|l| l.starts_with("+ ") && l.contains("database/finance")));
+}
+
+#[test]
+fn removing_a_database_revokes_only_its_grants() {
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&desired(json!({})), &mut o, &mut s);
+    let plan = converge(&desired(json!({"databases": ["sales"]})), &mut o, &mut s);
+    assert_eq!(
+        symbols(&plan),
+        [
+            "~ policy/secoda-glue-policy",
+            "- grant/role/secoda-glue-role/table/marketing/*",
+            "- grant/role/secoda-glue-role/database/marketing",
+        ]
+    );
+    assert!(o.grants.keys().all(|(_, t)| t.database() == "sales"));
+}
+
+#[test]
+fn changing_a_bucket_is_a_new_policy_version_pruned_before_the_limit() {
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&desired(json!({})), &mut o, &mut s);
+    for i in 0..7 {
+        let plan = converge(&desired(json!({"glue_buckets": [format!("bucket-{i}")]})), &mut o, &mut s);
+        assert_eq!(symbols(&plan), ["~ policy/secoda-glue-policy"]);
+        let Step::NewPolicyVersion { prune, .. } = &plan.actions[0].steps[0] else { panic!() };
+        assert_eq!(prune.is_some(), i >= 4, "prune only at five versions (round {i})");
+    }
+    assert_eq!(o.policies["secoda-glue-policy"].versions.len(), 5);
+}
+
+#[test]
+fn drift_is_detected_and_restored() {
+    let d = desired(json!({}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    // Someone detaches the policy and edits it.
+    o.roles.get_mut("secoda-glue-role").unwrap().attached.clear();
+    o.policies.get_mut("secoda-glue-policy").unwrap().document = json!({"Version": "2012-10-17", "Statement": []});
+    let plan = converge(&d, &mut o, &mut s);
+    assert_eq!(
+        symbols(&plan),
+        ["~ policy/secoda-glue-policy", "+ attachment/role/secoda-glue-role/secoda-glue-policy"]
+    );
+    assert_eq!(plan.actions[0].reason, "the document was changed outside lakepass");
+    assert!(plan.actions[1].reason.contains("detached outside lakepass"));
+}
+
+#[test]
+fn a_deleted_role_is_recreated_with_its_attachment_and_grants() {
+    let d = desired(json!({}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    o.roles.clear();
+    o.grants.clear();
+    let plan = converge(&d, &mut o, &mut s);
+    assert_eq!(plan.actions[0].address, "role/secoda-glue-role");
+    assert!(plan.actions[0].reason.contains("deleted outside lakepass"));
+    assert_eq!(plan.count(Change::Create), 6);
+}
+
+#[test]
+fn someone_elses_role_stops_the_plan_and_adopt_takes_it_over() {
+    let d = desired(json!({}));
+    let mut o = Observed::default();
+    o.roles.insert(
+        "secoda-glue-role".into(),
+        PrincipalObs { arn: "arn:aws:iam::123456789012:role/secoda-glue-role".into(), ..Default::default() },
+    );
+    let s = State::new(DEP, "secoda-glue");
+    let err = plan_of(&d, &o, &s, false).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("iam role secoda-glue-role") && text.contains("lakepass did not create it"), "{text}");
+    assert!(err.hint().unwrap().contains("--adopt"));
+
+    let plan = plan_of(&d, &o, &s, true).unwrap();
+    let adopt: Vec<&Action> = plan.actions.iter().filter(|a| a.change == Change::Adopt).collect();
+    assert_eq!(adopt.len(), 1);
+    assert_eq!(adopt[0].address, "role/secoda-glue-role");
+    let (mut o, mut s) = (o, s);
+    simulate(&mut o, &mut s, &plan);
+    assert!(s.resources["role/secoda-glue-role"].adopted);
+    assert!(!plan_of(&d, &o, &s, false).unwrap().has_changes());
+}
+
+#[test]
+fn another_deployments_policy_is_not_ours() {
+    let d = desired(json!({}));
+    let mut o = Observed::default();
+    o.policies.insert(
+        "secoda-glue-policy".into(),
+        PolicyObs {
+            arn: facts().policy_arn("secoda-glue-policy"),
+            document: json!({}),
+            versions: vec![("v1".into(), true)],
+            owner: Some("other".into()),
+        },
+    );
+    let text = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap_err().to_string();
+    assert!(text.contains("lakepass deployment other"), "{text}");
+    assert_eq!(OWNER_TAG, "lakepass:deployment");
+}
+
+#[test]
+fn teardown_deletes_in_reverse_dependency_order() {
+    let d = desired(json!({"access": "user"}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    let plan = converge(&[], &mut o, &mut s);
+    let kinds: Vec<&str> = plan.actions.iter().map(|a| a.address.split('/').next().unwrap()).collect();
+    assert_eq!(kinds, ["grant", "grant", "grant", "grant", "attachment", "access-key", "user", "policy"]);
+    assert!(plan.actions.iter().all(|a| a.change == Change::Delete));
+    assert!(s.resources.is_empty());
+    assert!(o.users.is_empty() && o.policies.is_empty() && o.grants.is_empty());
+}
+
+#[test]
+fn teardown_leaves_a_resource_that_lost_its_ownership_tag() {
+    let d = desired(json!({}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    o.roles.get_mut("secoda-glue-role").unwrap().owner = None;
+    let plan = plan_of(&[], &o, &s, false).unwrap();
+    assert!(!plan.actions.iter().any(|a| a.address == "role/secoda-glue-role"));
+    assert!(plan.forget.contains(&"role/secoda-glue-role".to_string()));
+    assert!(plan.notes.iter().any(|n| n.contains("ownership tag")));
+}
+
+#[test]
+fn an_interrupted_run_converges_without_duplicates() {
+    let d = desired(json!({"access": "user"}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    let full = plan_of(&d, &o, &s, false).unwrap();
+    // Every prefix of the plan, applied to AWS with the last state write lost.
+    for cut in 1..=full.actions.len() {
+        let (mut o2, mut s2) = (o.clone(), s.clone());
+        let partial = Plan { actions: full.actions[..cut].to_vec(), ..Plan::default() };
+        simulate(&mut o2, &mut s2, &partial);
+        let lost = full.actions[cut - 1].address.clone();
+        s2.resources.remove(&lost);
+        converge(&d, &mut o2, &mut s2);
+        assert_eq!(o2.users["secoda-glue-user"].keys.len(), 1, "cut {cut}");
+        assert_eq!(o2.policies["secoda-glue-policy"].versions.len(), 1, "cut {cut}");
+    }
+    converge(&d, &mut o, &mut s);
+}
+
+#[test]
+fn teardown_after_a_lost_state_finds_what_tags_prove_ours() {
+    let d = desired(json!({}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    let empty = State::new(DEP, "secoda-glue");
+    let mut found = discover(&d, &o, &empty, DEP);
+    assert_eq!(found.resources.len(), 7);
+    converge(&[], &mut o, &mut found);
+    assert!(o.roles.is_empty() && o.policies.is_empty() && o.grants.is_empty());
+}
+
+#[test]
+fn other_principals_grants_are_left_alone() {
+    let d = desired(json!({}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    let analyst = Principal::Role("analyst".into());
+    let target = LfTarget::Database { database: "sales".into() };
+    o.grants.insert((analyst.clone(), target.clone()), ["DESCRIBE".to_string()].into_iter().collect());
+    converge(&d, &mut o, &mut s);
+    converge(&[], &mut o, &mut s);
+    assert!(o.grants.contains_key(&(analyst, target)));
+}
+
+#[test]
+fn missing_catalog_entries_stop_the_plan() {
+    let d = desired(json!({}));
+    let o = Observed { missing_in_catalog: vec!["database marketing".into()], ..Default::default() };
+    let e = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap_err();
+    assert!(e.to_string().contains("database marketing"), "{e}");
+}
+
+#[test]
+fn changing_the_external_id_warns_that_the_vendor_connection_breaks() {
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&desired(json!({})), &mut o, &mut s);
+    let plan = converge(&desired(json!({"external_id": "sec-new-id-000"})), &mut o, &mut s);
+    assert_eq!(symbols(&plan), ["~ role/secoda-glue-role"]);
+    assert!(plan.notes.iter().any(|n| n.contains("external id")), "{:?}", plan.notes);
+}
+
+#[test]
+fn switching_from_role_to_user_replaces_the_principal() {
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&desired(json!({})), &mut o, &mut s);
+    let plan = converge(&desired(json!({"access": "user"})), &mut o, &mut s);
+    assert!(plan.actions.iter().any(|a| a.change == Change::Delete && a.address == "role/secoda-glue-role"));
+    assert!(plan.actions.iter().any(|a| a.change == Change::Create && a.address == "user/secoda-glue-user"));
+    assert!(o.roles.is_empty());
+}

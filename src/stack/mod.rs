@@ -1,0 +1,233 @@
+//! Stacks: what lakepass can build, as data.
+//!
+//! A stack file (`stacks/NAME.yaml`) declares typed parameters and the resources they
+//! produce. Shipped stacks are embedded in the binary; `--stack-file` loads a user's own.
+//! This module only parses and checks the file; [`crate::render`] turns a stack plus values
+//! into resources.
+
+mod params;
+
+pub use params::{ParamType, Parameter, Values, validate_values};
+
+use crate::error::Error;
+use serde::Deserialize;
+use std::path::Path;
+
+/// The stacks shipped inside the binary: (file name, contents).
+const SHIPPED: &[(&str, &str)] = &[("secoda-glue", include_str!("../../stacks/secoda-glue.yaml"))];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stack {
+    pub name: String,
+    pub description: String,
+    pub parameters: Vec<Parameter>,
+    pub resources: Vec<ResourceTemplate>,
+}
+
+/// One resource of a stack, with templated fields. `id` names it for `attach` and `to`
+/// (default: its type).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ResourceTemplate {
+    Policy {
+        id: Option<String>,
+        when: Option<String>,
+        name: String,
+        description: String,
+        statements: Vec<StatementTemplate>,
+    },
+    Role {
+        id: Option<String>,
+        when: Option<String>,
+        name: String,
+        description: String,
+        trust: TrustTemplate,
+        #[serde(default)]
+        attach: Vec<String>,
+    },
+    User {
+        id: Option<String>,
+        when: Option<String>,
+        name: String,
+        #[serde(default)]
+        access_key: bool,
+        #[serde(default)]
+        attach: Vec<String>,
+    },
+    Grants {
+        when: Option<String>,
+        /// Template rendering to the id of the principal resource.
+        to: String,
+        /// Expression giving the list of databases.
+        databases: String,
+        /// Expression giving the {database: [table]} map; a database not in it = all tables.
+        tables: Option<String>,
+        database_permissions: Vec<String>,
+        table_permissions: Vec<String>,
+    },
+}
+
+impl ResourceTemplate {
+    pub fn id(&self) -> &str {
+        match self {
+            ResourceTemplate::Policy { id, .. } => id.as_deref().unwrap_or("policy"),
+            ResourceTemplate::Role { id, .. } => id.as_deref().unwrap_or("role"),
+            ResourceTemplate::User { id, .. } => id.as_deref().unwrap_or("user"),
+            ResourceTemplate::Grants { .. } => "grants",
+        }
+    }
+
+    pub fn when(&self) -> Option<&str> {
+        match self {
+            ResourceTemplate::Policy { when, .. }
+            | ResourceTemplate::Role { when, .. }
+            | ResourceTemplate::User { when, .. }
+            | ResourceTemplate::Grants { when, .. } => when.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementTemplate {
+    pub sid: String,
+    pub actions: Vec<String>,
+    pub resources: Vec<ArnTemplate>,
+}
+
+/// A resource ARN template, or one expanded over a list (`item` is each element).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ArnTemplate {
+    One(String),
+    ForEach { for_each: String, value: String },
+}
+
+/// Who may assume a role: another account (with an external id), or an AWS service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum TrustTemplate {
+    Account { account: String, external_id: String },
+    Service { service: String, source_account: String },
+}
+
+impl Stack {
+    /// Parses and checks a stack file's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Stack, Error> {
+        let stack: Stack = serde_saphyr::from_str(text)
+            .map_err(|e| Error::StackFile { origin: origin.to_string(), problem: e.to_string() })?;
+        stack.check(origin)?;
+        Ok(stack)
+    }
+
+    /// A shipped stack by name.
+    pub fn shipped(name: &str) -> Result<Stack, Error> {
+        let (_, text) = SHIPPED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| Error::UnknownStack { name: name.to_string(), known: shipped_names().join(", ") })?;
+        Stack::parse(text, &format!("shipped stack {name}"))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Stack, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Io { what: format!("read the stack file {}", path.display()), source: e })?;
+        Stack::parse(&text, &path.display().to_string())
+    }
+
+    pub fn all_shipped() -> Result<Vec<Stack>, Error> {
+        SHIPPED.iter().map(|(n, _)| Stack::shipped(n)).collect()
+    }
+
+    pub fn parameter(&self, name: &str) -> Option<&Parameter> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+
+    /// Structural checks a stack author needs: unique names, references that resolve.
+    fn check(&self, origin: &str) -> Result<(), Error> {
+        let fail = |problem: String| Error::StackFile { origin: origin.to_string(), problem };
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.parameters {
+            if !seen.insert(p.name.as_str()) {
+                return Err(fail(format!("parameter {} is declared twice", p.name)));
+            }
+            if let ParamType::Choice = p.kind
+                && p.choices.is_empty()
+            {
+                return Err(fail(format!("parameter {} is a choice without choices", p.name)));
+            }
+        }
+        let ids: Vec<&str> = self.resources.iter().map(|r| r.id()).collect();
+        for r in &self.resources {
+            let attach = match r {
+                ResourceTemplate::Role { attach, .. } | ResourceTemplate::User { attach, .. } => attach,
+                _ => continue,
+            };
+            for a in attach {
+                let target = self.resources.iter().find(|r| r.id() == a);
+                if !matches!(target, Some(ResourceTemplate::Policy { .. })) {
+                    return Err(fail(format!(
+                        "resource {} attaches {a}, which is not a policy of this stack (policies: {})",
+                        r.id(),
+                        ids.join(", ")
+                    )));
+                }
+            }
+            if let ResourceTemplate::Policy { statements, .. } = r {
+                for s in statements {
+                    if s.sid.is_empty() || !s.sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        return Err(fail(format!("statement sid {:?} must be letters and digits only", s.sid)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn shipped_names() -> Vec<&'static str> {
+    SHIPPED.iter().map(|(n, _)| *n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_stack_parses_and_is_named_after_its_file() {
+        for (file, _) in SHIPPED {
+            let stack = Stack::shipped(file).unwrap();
+            assert_eq!(stack.name, *file);
+        }
+    }
+
+    #[test]
+    fn unknown_stack_names_the_known_ones() {
+        let e = Stack::shipped("snowflake").unwrap_err();
+        let err = format!("{e} {}", e.hint().unwrap());
+        assert!(err.contains("snowflake") && err.contains("secoda-glue"), "{err}");
+    }
+
+    #[test]
+    fn attach_must_name_a_policy() {
+        let text = r#"
+name: x
+description: d
+parameters: []
+resources:
+  - type: user
+    name: u
+    attach: [nope]
+"#;
+        let err = Stack::parse(text, "x.yaml").unwrap_err().to_string();
+        assert!(err.contains("attaches nope"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_in_a_stack_are_refused() {
+        let text = "name: x\ndescription: d\nparameters: []\nresources: []\nextra: 1\n";
+        let err = Stack::parse(text, "x.yaml").unwrap_err().to_string();
+        assert!(err.contains("extra"), "{err}");
+    }
+}

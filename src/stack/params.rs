@@ -1,0 +1,429 @@
+//! Typed stack parameters and the checks on the values a user gives them.
+//!
+//! Every check names the field and the fix, because a typo here would otherwise surface as
+//! an opaque AWS error half way through an apply.
+
+use super::Stack;
+use crate::error::Error;
+use crate::render::eval_condition;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Values of a deployment, by parameter name.
+pub type Values = serde_json::Map<String, Value>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    #[serde(default)]
+    pub choices: Vec<String>,
+    pub default: Option<Value>,
+    /// Condition (a template expression over the other values) under which the parameter
+    /// applies; when false it is neither asked nor required.
+    pub when: Option<String>,
+    pub help: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamType {
+    Choice,
+    AccountId,
+    ExternalId,
+    Bucket,
+    BucketList,
+    /// A plain name such as an Athena workgroup.
+    Name,
+    /// An IAM role, user or policy name.
+    IamName,
+    DatabaseList,
+    TableMap,
+}
+
+/// Checks `raw` against the stack's parameters and returns the complete values: defaults
+/// filled, parameters whose `when` is false removed. `field` prefixes every error's field.
+pub fn validate_values(stack: &Stack, raw: &Values, field: &str) -> Result<Values, Error> {
+    for key in raw.keys() {
+        if stack.parameter(key).is_none() {
+            let known: Vec<&str> = stack.parameters.iter().map(|p| p.name.as_str()).collect();
+            return Err(Error::Value {
+                field: format!("{field}.{key}"),
+                problem: format!("stack {} has no parameter {key}", stack.name),
+                fix: format!("remove it, or use one of: {}", known.join(", ")),
+            });
+        }
+    }
+    let mut all = raw.clone();
+    for p in &stack.parameters {
+        if let (false, Some(d)) = (all.contains_key(&p.name), &p.default) {
+            all.insert(p.name.clone(), d.clone());
+        }
+    }
+    let mut out = Values::new();
+    for p in &stack.parameters {
+        if let Some(cond) = &p.when
+            && !eval_condition(cond, &all).map_err(|e| Error::StackFile {
+                origin: stack.name.clone(),
+                problem: format!("parameter {}: when {cond:?}: {e}", p.name),
+            })?
+        {
+            continue;
+        }
+        let name = format!("{field}.{}", p.name);
+        let Some(v) = all.get(&p.name) else {
+            return Err(Error::Value {
+                field: name,
+                problem: "is missing".into(),
+                fix: format!("add it{}", p.help.as_deref().map(|h| format!(": {h}")).unwrap_or_default()),
+            });
+        };
+        out.insert(p.name.clone(), check(p, v, &name)?);
+    }
+    check_table_map_keys(stack, &out, field)?;
+    Ok(out)
+}
+
+fn bad(field: &str, problem: impl Into<String>, fix: impl Into<String>) -> Error {
+    Error::Value { field: field.to_string(), problem: problem.into(), fix: fix.into() }
+}
+
+fn check(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error> {
+    match p.kind {
+        ParamType::Choice => {
+            let s = string(v, field)?;
+            if !p.choices.iter().any(|c| c == s) {
+                return Err(bad(
+                    field,
+                    format!("{s:?} is not a choice"),
+                    format!("use one of: {}", p.choices.join(", ")),
+                ));
+            }
+            Ok(v.clone())
+        }
+        ParamType::AccountId => {
+            let s = match v {
+                Value::Number(n) => n.to_string(),
+                other => string(other, field)?.to_string(),
+            };
+            if s.len() != 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad(
+                    field,
+                    format!("{s:?} is not an AWS account id ({} characters)", s.chars().count()),
+                    "use the 12 digits of the account, quoted (e.g. \"012345678901\") so leading zeros survive",
+                ));
+            }
+            Ok(Value::String(s))
+        }
+        ParamType::ExternalId => {
+            let s = string(v, field)?;
+            check_external_id(s).map_err(|problem| {
+                bad(field, problem, "paste the External ID exactly as the vendor shows it (2 to 1224 characters of letters, digits and +=,.@:/-_)")
+            })?;
+            Ok(v.clone())
+        }
+        ParamType::Bucket => {
+            let s = string(v, field)?;
+            check_bucket(s).map_err(|problem| {
+                bad(
+                    field,
+                    format!("{s:?} {problem}"),
+                    "use the bucket's name only, e.g. acme-lake (not an s3:// URL or ARN)",
+                )
+            })?;
+            Ok(v.clone())
+        }
+        ParamType::BucketList => {
+            let items = list(v, field)?;
+            for (i, item) in items.iter().enumerate() {
+                let f = format!("{field}[{i}]");
+                let s = string(item, &f)?;
+                check_bucket(s).map_err(|problem| {
+                    bad(
+                        &f,
+                        format!("{s:?} {problem}"),
+                        "use the bucket's name only, e.g. acme-lake (not an s3:// URL or ARN)",
+                    )
+                })?;
+            }
+            Ok(v.clone())
+        }
+        ParamType::Name => {
+            let s = string(v, field)?;
+            let ok =
+                !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !ok {
+                return Err(bad(
+                    field,
+                    format!("{s:?} is not a valid name"),
+                    "use 1 to 128 letters, digits, '.', '_' or '-'",
+                ));
+            }
+            Ok(v.clone())
+        }
+        ParamType::IamName => {
+            let s = string(v, field)?;
+            let ok =
+                !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+            if !ok {
+                return Err(bad(
+                    field,
+                    format!("{s:?} is not a valid IAM name"),
+                    "use 1 to 64 letters, digits or +=,.@_-",
+                ));
+            }
+            Ok(v.clone())
+        }
+        ParamType::DatabaseList => {
+            let items = list(v, field)?;
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, item) in items.iter().enumerate() {
+                let f = format!("{field}[{i}]");
+                let s = string(item, &f)?;
+                check_database(s).map_err(|problem| {
+                    bad(
+                        &f,
+                        format!("{s:?} {problem}"),
+                        "use the database name as Glue shows it: lowercase letters, digits, '_' or '-'",
+                    )
+                })?;
+                if !seen.insert(s) {
+                    return Err(bad(&f, format!("{s:?} is listed twice"), "list each database once"));
+                }
+            }
+            Ok(v.clone())
+        }
+        ParamType::TableMap => {
+            let Value::Object(map) = v else {
+                return Err(bad(
+                    field,
+                    "must be a map of database to table names",
+                    "write it as {sales: [orders, customers]}, or {} for all tables",
+                ));
+            };
+            for (db, tables) in map {
+                let f = format!("{field}.{db}");
+                let items = list(tables, &f)?;
+                for (i, t) in items.iter().enumerate() {
+                    let tf = format!("{f}[{i}]");
+                    let s = string(t, &tf)?;
+                    check_database(s).map_err(|problem| {
+                        bad(&tf, format!("{s:?} {problem}"), "use the table name as Glue shows it")
+                    })?;
+                }
+            }
+            Ok(v.clone())
+        }
+    }
+}
+
+/// Every database named in a table map must be one of the stack's chosen databases.
+fn check_table_map_keys(stack: &Stack, values: &Values, field: &str) -> Result<(), Error> {
+    let chosen: Vec<&str> = stack
+        .parameters
+        .iter()
+        .filter(|p| p.kind == ParamType::DatabaseList)
+        .filter_map(|p| values.get(&p.name)?.as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for p in stack.parameters.iter().filter(|p| p.kind == ParamType::TableMap) {
+        let Some(Value::Object(map)) = values.get(&p.name) else { continue };
+        for db in map.keys() {
+            if !chosen.contains(&db.as_str()) {
+                return Err(bad(
+                    &format!("{field}.{}.{db}", p.name),
+                    format!("lists tables of {db}, which is not among the chosen databases"),
+                    format!("add {db} to the databases, or remove it from {}", p.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn string<'a>(v: &'a Value, field: &str) -> Result<&'a str, Error> {
+    v.as_str().ok_or_else(|| bad(field, format!("must be text, got {v}"), "quote the value"))
+}
+
+fn list<'a>(v: &'a Value, field: &str) -> Result<&'a Vec<Value>, Error> {
+    match v {
+        Value::Array(a) if !a.is_empty() => Ok(a),
+        Value::Array(_) => Err(bad(field, "is empty", "list at least one")),
+        _ => Err(bad(field, format!("must be a list, got {v}"), "write it as [a, b]")),
+    }
+}
+
+/// AWS's rule for sts:ExternalId: 2 to 1224 characters of `[\w+=,.@:/-]`.
+pub fn check_external_id(s: &str) -> Result<(), String> {
+    let n = s.chars().count();
+    if !(2..=1224).contains(&n) {
+        return Err(format!("is {n} character{} long; AWS needs 2 to 1224", if n == 1 { "" } else { "s" }));
+    }
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(*c))) {
+        return Err(format!("contains {c:?}, which AWS does not allow in an external id"));
+    }
+    Ok(())
+}
+
+/// S3's bucket naming rules (general purpose buckets).
+pub fn check_bucket(s: &str) -> Result<(), String> {
+    if !(3..=63).contains(&s.len()) {
+        return Err("must be 3 to 63 characters long".into());
+    }
+    if !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-') {
+        return Err("may contain only lowercase letters, digits, '.' and '-'".into());
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !edge_ok(s.chars().next()) || !edge_ok(s.chars().last()) {
+        return Err("must begin and end with a letter or digit".into());
+    }
+    if s.contains("..") {
+        return Err("must not contain two adjacent periods".into());
+    }
+    if s.split('.').count() == 4 && s.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Err("must not look like an IP address".into());
+    }
+    if s.starts_with("xn--") || s.starts_with("sthree-") || s.ends_with("-s3alias") || s.ends_with("--ol-s3") {
+        return Err("uses a prefix or suffix S3 reserves".into());
+    }
+    Ok(())
+}
+
+fn check_database(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 255 {
+        return Err("must be 1 to 255 characters long".into());
+    }
+    if !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
+        return Err("may contain only lowercase letters, digits, '_' and '-'".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn secoda() -> Stack {
+        Stack::shipped("secoda-glue").unwrap()
+    }
+
+    fn role_values() -> Values {
+        json!({
+            "external_id": "sec-7f3a9c21e4b8",
+            "glue_buckets": ["acme-lake"],
+            "athena_output_bucket": "acme-athena-results",
+            "databases": ["sales", "marketing"],
+        })
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    fn err_of(values: Values) -> String {
+        let e = validate_values(&secoda(), &values, "values").unwrap_err();
+        format!("{e} (hint: {})", e.hint().unwrap_or_default())
+    }
+
+    #[test]
+    fn defaults_are_filled_and_inactive_parameters_dropped() {
+        let v = validate_values(&secoda(), &role_values(), "values").unwrap();
+        assert_eq!(v["access"], "role");
+        assert_eq!(v["vendor_account"], "482836992928");
+        assert_eq!(v["role_name"], "secoda-glue-role");
+        assert_eq!(v["athena_workgroup"], "primary");
+        assert!(!v.contains_key("user_name"));
+    }
+
+    #[test]
+    fn a_user_needs_no_external_id() {
+        let mut raw = role_values();
+        raw.remove("external_id");
+        raw.insert("access".into(), json!("user"));
+        let v = validate_values(&secoda(), &raw, "values").unwrap();
+        assert_eq!(v["user_name"], "secoda-glue-user");
+        assert!(!v.contains_key("external_id") && !v.contains_key("role_name"));
+    }
+
+    #[test]
+    fn missing_external_id_for_a_role_is_named() {
+        let mut raw = role_values();
+        raw.remove("external_id");
+        let e = err_of(raw);
+        assert!(e.contains("values.external_id") && e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn eleven_digit_account_is_refused() {
+        let mut raw = role_values();
+        raw.insert("vendor_account".into(), json!(48283699292u64));
+        let e = err_of(raw);
+        assert!(e.contains("values.vendor_account") && e.contains("11 characters"), "{e}");
+    }
+
+    #[test]
+    fn external_ids_of_one_character_or_with_a_space_are_refused() {
+        for bad_id in ["x", "has space"] {
+            let mut raw = role_values();
+            raw.insert("external_id".into(), json!(bad_id));
+            let e = err_of(raw);
+            assert!(e.contains("values.external_id"), "{e}");
+        }
+        assert!(check_external_id("ab").is_ok());
+        assert!(check_external_id(&"a".repeat(1225)).is_err());
+    }
+
+    #[test]
+    fn bucket_rules() {
+        for ok in ["acme-lake", "a.b-c", "abc"] {
+            assert!(check_bucket(ok).is_ok(), "{ok}");
+        }
+        for no in ["Acme", "ab", "s3://acme", "-acme", "acme..lake", "192.168.1.1", "acme_lake", "xn--acme"] {
+            assert!(check_bucket(no).is_err(), "{no}");
+        }
+        let mut raw = role_values();
+        raw.insert("glue_buckets".into(), json!(["ok-bucket", "Bad_Bucket"]));
+        let e = err_of(raw);
+        assert!(e.contains("values.glue_buckets[1]") && e.contains("Bad_Bucket"), "{e}");
+    }
+
+    #[test]
+    fn unknown_value_is_named_with_the_known_ones() {
+        let mut raw = role_values();
+        raw.insert("databse".into(), json!(["x"]));
+        let e = err_of(raw);
+        assert!(e.contains("values.databse") && e.contains("databases"), "{e}");
+    }
+
+    #[test]
+    fn table_map_must_name_chosen_databases() {
+        let mut raw = role_values();
+        raw.insert("tables".into(), json!({"finance": ["ledger"]}));
+        let e = err_of(raw);
+        assert!(e.contains("values.tables.finance"), "{e}");
+        let mut raw = role_values();
+        raw.insert("tables".into(), json!({"sales": ["orders"]}));
+        assert!(validate_values(&secoda(), &raw, "values").is_ok());
+    }
+
+    #[test]
+    fn empty_and_duplicate_database_lists_are_refused() {
+        let mut raw = role_values();
+        raw.insert("databases".into(), json!([]));
+        assert!(err_of(raw).contains("empty"));
+        let mut raw = role_values();
+        raw.insert("databases".into(), json!(["sales", "sales"]));
+        assert!(err_of(raw).contains("twice"));
+    }
+
+    #[test]
+    fn choice_lists_the_choices() {
+        let mut raw = role_values();
+        raw.insert("access".into(), json!("group"));
+        let e = err_of(raw);
+        assert!(e.contains("role, user"), "{e}");
+    }
+}

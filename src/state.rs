@@ -1,0 +1,191 @@
+//! State: what lakepass created and owns, per deployment, in `.lakepass/NAME.json` beside
+//! the config. Written atomically (temp file + rename) after every action that succeeds,
+//! and locked for the whole run. Holds names, ARNs, versions and key ids, never a secret.
+
+use crate::error::Error;
+use crate::model::Resource;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub format_version: u32,
+    pub lakepass_version: String,
+    pub deployment: String,
+    pub stack: String,
+    /// Incremented on every write: a plan made against one serial is stale at another.
+    pub serial: u64,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// The values of the last successful provision.
+    pub values: serde_json::Value,
+    /// Owned resources by address.
+    pub resources: BTreeMap<String, Owned>,
+}
+
+/// One resource lakepass owns, as it was last applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Owned {
+    pub resource: Resource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Taken over with --adopt rather than created.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+}
+
+impl State {
+    pub fn new(deployment: &str, stack: &str) -> State {
+        State {
+            format_version: FORMAT_VERSION,
+            lakepass_version: env!("CARGO_PKG_VERSION").to_string(),
+            deployment: deployment.to_string(),
+            stack: stack.to_string(),
+            serial: 0,
+            account: None,
+            region: None,
+            values: serde_json::Value::Null,
+            resources: BTreeMap::new(),
+        }
+    }
+}
+
+/// The state of one deployment on disk, locked while this value lives.
+pub struct Store {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (and locks) the state of `deployment` under `dir`; fails at once if another
+    /// run holds the lock.
+    pub fn open(dir: &Path, deployment: &str) -> Result<Store, Error> {
+        fs::create_dir_all(dir).map_err(|e| Error::Io { what: format!("create {}", dir.display()), source: e })?;
+        let lock_path = dir.join(format!("{deployment}.lock"));
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::Io { what: format!("open {}", lock_path.display()), source: e })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked { path: lock_path }),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(Error::Io { what: format!("lock {}", lock_path.display()), source: e });
+            }
+        }
+        Ok(Store { path: dir.join(format!("{deployment}.json")), _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The recorded state, or None if this deployment was never applied.
+    pub fn load(&self) -> Result<Option<State>, Error> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Io { what: format!("read {}", self.path.display()), source: e }),
+        };
+        let state: State = serde_json::from_str(&text)
+            .map_err(|e| Error::State { path: self.path.clone(), problem: e.to_string() })?;
+        if state.format_version > FORMAT_VERSION {
+            return Err(Error::State {
+                path: self.path.clone(),
+                problem: format!(
+                    "it has format version {}, newer than this lakepass understands ({FORMAT_VERSION}); upgrade lakepass",
+                    state.format_version
+                ),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// Writes the state atomically, bumping its serial. An empty state removes the file.
+    pub fn save(&self, state: &mut State) -> Result<(), Error> {
+        state.serial += 1;
+        state.lakepass_version = env!("CARGO_PKG_VERSION").to_string();
+        let tmp = self.path.with_extension("json.tmp");
+        let io = |what: &str, e| Error::Io { what: format!("{what} {}", tmp.display()), source: e };
+        let text = serde_json::to_string_pretty(state).expect("state serializes");
+        let mut f = File::create(&tmp).map_err(|e| io("create", e))?;
+        f.write_all(text.as_bytes()).map_err(|e| io("write", e))?;
+        f.write_all(b"\n").map_err(|e| io("write", e))?;
+        f.sync_all().map_err(|e| io("sync", e))?;
+        fs::rename(&tmp, &self.path).map_err(|e| io("rename", e))?;
+        Ok(())
+    }
+
+    /// Removes the state file once nothing is owned any more.
+    pub fn remove(&self) -> Result<(), Error> {
+        match fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Io { what: format!("remove {}", self.path.display()), source: e }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LfTarget, Principal};
+
+    fn sample() -> State {
+        let mut s = State::new("secoda", "secoda-glue");
+        let r = Resource::Grant {
+            principal: Principal::Role("r".into()),
+            target: LfTarget::AllTables { database: "sales".into() },
+            permissions: ["DESCRIBE".to_string(), "SELECT".to_string()].into_iter().collect(),
+        };
+        s.resources.insert(r.address(), Owned { resource: r, arn: None, access_key_id: None, adopted: false });
+        let u = Resource::AccessKey { user: "u".into() };
+        s.resources.insert(
+            u.address(),
+            Owned { resource: u, arn: None, access_key_id: Some("AKIAEXAMPLE".into()), adopted: false },
+        );
+        s
+    }
+
+    #[test]
+    fn state_round_trips_and_bumps_its_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), "secoda").unwrap();
+        assert_eq!(store.load().unwrap(), None);
+        let mut s = sample();
+        store.save(&mut s).unwrap();
+        store.save(&mut s).unwrap();
+        let back = store.load().unwrap().unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.serial, 2);
+        assert!(!dir.path().join("secoda.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_second_run_is_locked_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path(), "secoda").unwrap();
+        let second = Store::open(dir.path(), "secoda");
+        assert!(matches!(second, Err(Error::Locked { .. })));
+        drop(_first);
+        assert!(Store::open(dir.path(), "secoda").is_ok());
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x.json"), "{not json").unwrap();
+        let store = Store::open(dir.path(), "x").unwrap();
+        let e = store.load().unwrap_err();
+        assert!(e.to_string().contains("x.json"), "{e}");
+    }
+}
