@@ -14,7 +14,6 @@ use crate::state::{State, Store};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::Tag;
 use aws_sdk_lakeformation::types as lft;
-use std::collections::BTreeSet;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -327,7 +326,6 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -
     let mut pending: Vec<Entry> =
         actions.iter().enumerate().flat_map(|(i, a)| a.steps.iter().filter_map(move |s| entry(i, s))).collect();
     let deadline = Instant::now() + cx.propagation;
-    let mut failed_actions: BTreeSet<usize> = BTreeSet::new();
     let mut told = false;
     let mut delay = Duration::from_secs(2);
     loop {
@@ -367,7 +365,6 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -
                     if !grant && is_already_revoked(message) {
                         continue;
                     }
-                    failed_actions.insert(e.action);
                     if is_propagation(code, message) {
                         retry.push(e.action);
                     } else {
@@ -410,7 +407,6 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(15));
         pending.retain(|e| retry.contains(&e.action));
-        failed_actions.clear();
     }
 }
 

@@ -75,6 +75,10 @@ pub fn caller_principal(arn: &str) -> String {
         let role = rest.split('/').next().unwrap_or(rest);
         return format!("arn:{}:iam::{}:role/{role}", parts[1], parts[4]);
     }
+    // The emulator names an IAM user with an sts ARN; AWS uses the iam form.
+    if parts.len() == 6 && parts[2] == "sts" && parts[5].starts_with("user/") {
+        return format!("arn:{}:iam::{}:{}", parts[1], parts[4], parts[5]);
+    }
     arn.to_string()
 }
 

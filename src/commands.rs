@@ -182,12 +182,15 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
         propagation: g.propagation,
     };
     let applied = apply::apply(&cx, &plan, &mut state).await?;
+    let before = (state.values.clone(), state.account.clone(), state.region.clone());
     state.values = serde_json::Value::Object(values.clone());
     state.account = Some(facts.account.clone());
     state.region = Some(facts.region.clone());
-    store.save(&mut state)?;
+    if plan.has_changes() || before != (state.values.clone(), state.account.clone(), state.region.clone()) {
+        store.save(&mut state)?;
+    }
     if plan.has_changes() {
-        eprintln!("{}", output::summary(&plan).replace("Plan:", "Applied:").replace("to ", ""));
+        eprintln!("{}", output::applied(&plan));
     }
     handoff(&loaded, &facts, &values, &state, applied, o.secret_file.as_deref())?;
     Ok(0)
@@ -266,7 +269,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     let observed: Observed =
         observe::observe(&aws, &facts, &caller, &observe_items(&candidates, &state), false).await?;
     let mut owned = plan::discover(&candidates, &observed, &state, &loaded.name);
-    let plan: Plan = plan::plan(&plan::Input {
+    let mut plan: Plan = plan::plan(&plan::Input {
         deployment: &loaded.name,
         facts: &facts,
         desired: &[],
@@ -274,6 +277,9 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         state: &owned,
         adopt: false,
     })?;
+    for a in &mut plan.actions {
+        a.reason = format!("created by lakepass for deployment {}", loaded.name);
+    }
     let heading = Heading { deployment: &loaded.name, stack: &loaded.stack.name, facts: &facts };
     if !plan.has_changes() && owned.resources.is_empty() {
         print(&format!(
@@ -302,6 +308,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     apply::apply(&cx, &plan, &mut owned).await?;
     if owned.resources.is_empty() {
         store.remove()?;
+        let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
         print(&format!(
             "Teardown complete: removed {} resource(s); the state of {} is gone.\n",
             plan.actions.len(),
@@ -354,18 +361,18 @@ async fn status_of(g: &Global, name: &str) -> Result<String, Error> {
         format!("{} (stack {}, account {}, {}):\n", loaded.name, loaded.stack.name, facts.account, facts.region);
     for r in &desired {
         let address = r.address();
-        let condition = match plan.actions.iter().find(|a| a.address == address) {
-            None => "ok".to_string(),
+        let (condition, why) = match plan.actions.iter().find(|a| a.address == address) {
+            None => ("ok", String::new()),
             Some(a) if a.change == plan::Change::Create && state.resources.contains_key(&address) => {
-                format!("missing: {}", a.reason)
+                ("missing", format!(" ({})", a.reason))
             }
-            Some(a) if a.change == plan::Change::Create => "not created yet".to_string(),
-            Some(a) => format!("drifted: {}", a.reason),
+            Some(a) if a.change == plan::Change::Create => ("to create", String::new()),
+            Some(a) => ("drifted", format!(" ({})", a.reason)),
         };
-        out.push_str(&format!("  {:<60} {condition}\n", r.describe()));
+        out.push_str(&format!("  {condition:<10} {}{why}\n", r.describe()));
     }
     for a in plan.actions.iter().filter(|a| a.change == plan::Change::Delete) {
-        out.push_str(&format!("  {:<60} to remove: {}\n", a.resource.describe(), a.reason));
+        out.push_str(&format!("  {:<10} {} ({})\n", "to remove", a.resource.describe(), a.reason));
     }
     Ok(out)
 }

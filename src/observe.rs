@@ -108,10 +108,18 @@ pub async fn observe(
         }
     }
     let by_arn: BTreeMap<String, Principal> = principals.iter().map(|p| (p.arn(facts), p.clone())).collect();
-    for target in &targets {
-        for (arn, perms) in list_permissions(aws, caller, target).await? {
-            if let Some(p) = by_arn.get(&arn) {
-                obs.grants.entry((p.clone(), target.clone())).or_default().extend(perms);
+    let mut kinds = BTreeSet::new();
+    for t in &targets {
+        kinds.insert(match t {
+            LfTarget::Database { .. } => "DATABASE",
+            _ => "TABLE",
+        });
+    }
+    for kind in kinds {
+        for (arn, resource, perms) in list_permissions(aws, caller, kind).await? {
+            let Some(p) = by_arn.get(&arn) else { continue };
+            for target in targets.iter().filter(|t| matches_target(Some(&resource), t)) {
+                obs.grants.entry((p.clone(), target.clone())).or_default().extend(perms.iter().cloned());
             }
         }
     }
@@ -273,38 +281,39 @@ pub fn lf_resource(target: &LfTarget) -> lft::Resource {
     built.build()
 }
 
-/// Every principal's permissions on one target, by principal ARN. Grants are listed per
-/// resource (a principal filter can miss cross-account principals) and SELECT's expanded
-/// forms (TableWithColumns with a column wildcard) are folded back into the table.
+/// Every grant on resources of one type (DATABASE or TABLE), as (principal ARN, resource,
+/// permissions). Listing by type, without a principal filter, sees every principal (a
+/// principal filter can miss cross-account ones) in one paginated call, however many
+/// databases the deployment names. SELECT's expanded form (TableWithColumns with a column
+/// wildcard) is matched to its table by [`matches_target`].
 pub async fn list_permissions(
     aws: &Aws,
     caller: &str,
-    target: &LfTarget,
-) -> Result<Vec<(String, BTreeSet<String>)>, Error> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    kind: &str,
+) -> Result<Vec<(String, lft::Resource, BTreeSet<String>)>, Error> {
+    let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let page = aws
             .lf
             .list_permissions()
-            .resource(lf_resource(target))
+            .resource_type(lft::DataLakeResourceType::from(kind))
             .set_next_token(token.clone())
             .send()
             .await
             .map_err(|e| classify("lakeformation:ListPermissions", caller, e))?;
         for p in page.principal_resource_permissions() {
             let Some(arn) = p.principal().and_then(|p| p.data_lake_principal_identifier()) else { continue };
-            if !matches_target(p.resource(), target) {
-                continue;
-            }
-            out.entry(arn.to_string()).or_default().extend(p.permissions().iter().map(|x| x.as_str().to_string()));
+            let Some(resource) = p.resource() else { continue };
+            let perms = p.permissions().iter().map(|x| x.as_str().to_string()).collect();
+            out.push((arn.to_string(), resource.clone(), perms));
         }
         token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
         if token.is_none() {
             break;
         }
     }
-    Ok(out.into_iter().collect())
+    Ok(out)
 }
 
 fn matches_target(resource: Option<&lft::Resource>, target: &LfTarget) -> bool {

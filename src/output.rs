@@ -103,6 +103,17 @@ pub fn summary(plan: &Plan) -> String {
     s
 }
 
+/// The closing line of an apply.
+pub fn applied(plan: &Plan) -> String {
+    format!(
+        "Applied: {} created, {} updated, {} deleted, {} adopted.",
+        plan.count(Change::Create),
+        plan.count(Change::Update),
+        plan.count(Change::Delete),
+        plan.count(Change::Adopt)
+    )
+}
+
 pub fn plan_json(plan: &Plan, h: &Heading) -> serde_json::Value {
     let changes: Vec<_> = plan
         .actions

@@ -126,7 +126,10 @@ pub fn diff(old: &Value, new: &Value) -> Vec<String> {
     let new = serde_json::to_string_pretty(new).unwrap_or_default();
     let diff = similar::TextDiff::from_lines(&old, &new);
     let mut out = Vec::new();
-    for group in diff.grouped_ops(2) {
+    for (i, group) in diff.grouped_ops(2).into_iter().enumerate() {
+        if i > 0 {
+            out.push("  ...".to_string());
+        }
         for op in group {
             for change in diff.iter_changes(&op) {
                 let sign = match change.tag() {

@@ -1,0 +1,376 @@
+//! End-to-end harness: a real moto server on 127.0.0.1, a temporary project, the real
+//! `lakepass` binary pointed at the server through `AWS_ENDPOINT_URL`, and SDK clients to
+//! check what AWS holds afterwards.
+#![allow(dead_code)]
+
+use aws_config::BehaviorVersion;
+use aws_sdk_iam::config::Credentials;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const CALLER: &str = "arn:aws:iam::123456789012:user/moto";
+
+/// A moto server of our own, killed on drop.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+    log: Arc<Mutex<String>>,
+}
+
+fn moto_server() -> PathBuf {
+    if let Ok(p) = std::env::var("LAKEPASS_MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    assert!(p.exists(), "{} is missing: run scripts/test, which installs the emulator", p.display());
+    p
+}
+
+impl Emulator {
+    pub fn start(extra_env: &[(&str, &str)]) -> Emulator {
+        let mut cmd = Command::new(moto_server());
+        cmd.args(["-H", "127.0.0.1", "-p", "0"]).stdout(Stdio::null()).stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start moto_server");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("Running on ").nth(1) {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).expect("moto_server printed no address");
+        let emu = Emulator { child, url, log };
+        emu.wait_ready();
+        emu
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.post("/moto-api/reset").is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto_server did not answer at {}", self.url);
+    }
+
+    /// A bare HTTP POST (the emulator's control API), without an HTTP client dependency.
+    pub fn post(&self, path: &str) -> std::io::Result<String> {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        if out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200") {
+            Ok(out)
+        } else {
+            Err(std::io::Error::other(out))
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let l = self.log.lock().unwrap();
+        let lines: Vec<&str> = l.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SDK clients pointed at the emulator, for setting up and checking AWS.
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub lf: aws_sdk_lakeformation::Client,
+    pub glue: aws_sdk_glue::Client,
+}
+
+/// The outcome of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn fails(self) -> Run {
+        assert_eq!(self.code, 1, "expected failure (exit 1)\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// An emulated account with Glue databases, the caller made a data lake administrator,
+/// and an empty project directory.
+pub struct World {
+    pub emu: Emulator,
+    pub dir: tempfile::TempDir,
+    pub aws: Clients,
+}
+
+pub const DATABASES: &[&str] = &["sales", "marketing", "finance"];
+
+impl World {
+    pub async fn new() -> World {
+        World::with(true).await
+    }
+
+    /// With `admin` false the caller is not a data lake administrator.
+    pub async fn with(admin: bool) -> World {
+        let emu = Emulator::start(&[]);
+        let aws = clients(&emu.url).await;
+        let w = World { emu, dir: tempfile::tempdir().unwrap(), aws };
+        w.seed(admin).await;
+        w
+    }
+
+    /// Creates the databases (and a table) and, with `admin`, makes the caller a data
+    /// lake administrator, as an account using lakepass would have.
+    pub async fn seed(&self, admin: bool) {
+        for db in DATABASES {
+            let input = aws_sdk_glue::types::DatabaseInput::builder().name(*db).build().unwrap();
+            self.aws.glue.create_database().database_input(input).send().await.unwrap();
+        }
+        let table = aws_sdk_glue::types::TableInput::builder().name("orders").build().unwrap();
+        self.aws.glue.create_table().database_name("sales").table_input(table).send().await.unwrap();
+        if admin {
+            use aws_sdk_lakeformation::types::{DataLakePrincipal, DataLakeSettings};
+            let me = DataLakePrincipal::builder().data_lake_principal_identifier(CALLER).build();
+            let settings = DataLakeSettings::builder().data_lake_admins(me).build();
+            self.aws.lf.put_data_lake_settings().data_lake_settings(settings).send().await.unwrap();
+        }
+    }
+
+    pub fn config(&self, yaml: &str) {
+        std::fs::write(self.dir.path().join("lakepass.yaml"), yaml).unwrap();
+    }
+
+    /// The secoda deployment with `values` (YAML lines, indented by the caller or not).
+    pub fn secoda(&self, values: &str) {
+        let mut yaml =
+            String::from("deployments:\n  secoda:\n    stack: secoda-glue\n    region: us-east-1\n    values:\n");
+        for line in values.lines().filter(|l| !l.trim().is_empty()) {
+            yaml.push_str("      ");
+            yaml.push_str(line.trim_start());
+            yaml.push('\n');
+        }
+        self.config(&yaml);
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakepass"));
+        cmd.args(args).current_dir(self.dir.path()).env_clear();
+        for (k, v) in env(&self.emu.url, self.dir.path()) {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(self.command(args), &self.emu)
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join(".lakepass/secoda.json")
+    }
+
+    pub fn state(&self) -> Option<Value> {
+        let text = std::fs::read_to_string(self.state_path()).ok()?;
+        Some(serde_json::from_str(&text).unwrap())
+    }
+
+    // --- checks in AWS ---
+
+    pub async fn role(&self, name: &str) -> Option<aws_sdk_iam::types::Role> {
+        match self.aws.iam.get_role().role_name(name).send().await {
+            Ok(out) => out.role().cloned(),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+            Err(e) => panic!("GetRole: {e:?}"),
+        }
+    }
+
+    pub async fn user_exists(&self, name: &str) -> bool {
+        match self.aws.iam.get_user().user_name(name).send().await {
+            Ok(_) => true,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => false,
+            Err(e) => panic!("GetUser: {e:?}"),
+        }
+    }
+
+    pub fn policy_arn(name: &str) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:policy/{name}")
+    }
+
+    pub async fn policy_exists(&self, name: &str) -> bool {
+        self.aws.iam.get_policy().policy_arn(World::policy_arn(name)).send().await.is_ok()
+    }
+
+    /// The default version's document, parsed.
+    pub async fn policy_document(&self, name: &str) -> Value {
+        let arn = World::policy_arn(name);
+        let p = self.aws.iam.get_policy().policy_arn(&arn).send().await.unwrap();
+        let v = p.policy().unwrap().default_version_id().unwrap().to_string();
+        let got = self.aws.iam.get_policy_version().policy_arn(&arn).version_id(v).send().await.unwrap();
+        decode(got.policy_version().unwrap().document().unwrap())
+    }
+
+    pub async fn policy_versions(&self, name: &str) -> usize {
+        let out = self.aws.iam.list_policy_versions().policy_arn(World::policy_arn(name)).send().await.unwrap();
+        out.versions().len()
+    }
+
+    pub async fn role_policies(&self, role: &str) -> Vec<String> {
+        let out = self.aws.iam.list_attached_role_policies().role_name(role).send().await.unwrap();
+        out.attached_policies().iter().filter_map(|p| p.policy_name().map(str::to_string)).collect()
+    }
+
+    pub async fn user_policies(&self, user: &str) -> Vec<String> {
+        let out = self.aws.iam.list_attached_user_policies().user_name(user).send().await.unwrap();
+        out.attached_policies().iter().filter_map(|p| p.policy_name().map(str::to_string)).collect()
+    }
+
+    pub async fn access_keys(&self, user: &str) -> Vec<String> {
+        let out = self.aws.iam.list_access_keys().user_name(user).send().await.unwrap();
+        out.access_key_metadata().iter().filter_map(|k| k.access_key_id().map(str::to_string)).collect()
+    }
+
+    /// Every Lake Formation grant in the account as (principal, resource, permissions),
+    /// sorted, resources written "database/x", "table/x/*" or "table/x/t".
+    pub async fn grants(&self) -> Vec<(String, String, Vec<String>)> {
+        let out = self.aws.lf.list_permissions().send().await.unwrap();
+        let mut all = Vec::new();
+        for p in out.principal_resource_permissions() {
+            let principal = p.principal().and_then(|p| p.data_lake_principal_identifier()).unwrap_or_default();
+            let r = p.resource().unwrap();
+            let resource = if let Some(d) = r.database() {
+                format!("database/{}", d.name())
+            } else if let Some(t) = r.table() {
+                format!("table/{}/{}", t.database_name(), t.name().unwrap_or("*"))
+            } else {
+                format!("{r:?}")
+            };
+            let mut perms: Vec<String> = p.permissions().iter().map(|x| x.as_str().to_string()).collect();
+            perms.sort();
+            if !perms.is_empty() {
+                all.push((principal.to_string(), resource, perms));
+            }
+        }
+        all.sort();
+        all
+    }
+
+    pub async fn grants_to(&self, principal: &str) -> Vec<(String, Vec<String>)> {
+        self.grants().await.into_iter().filter(|(p, _, _)| p == principal).map(|(_, r, perms)| (r, perms)).collect()
+    }
+}
+
+pub fn role_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+}
+
+pub fn user_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:user/{name}")
+}
+
+/// The environment the binary runs with: the emulator, fake credentials, nothing of the
+/// developer's own AWS config.
+pub fn env(url: &str, home: &Path) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", url),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_MAX_ATTEMPTS", "2"),
+        ("NO_COLOR", "1"),
+        ("LAKEPASS_PROPAGATION_TIMEOUT_SECS", "5"),
+        ("HOME", home.to_str().unwrap()),
+        ("PATH", "/usr/bin:/bin"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub fn run(mut cmd: Command, emu: &Emulator) -> Run {
+    let out = cmd.output().expect("run lakepass");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    if run.stderr.contains("500") || run.stderr.contains("InternalFailure") {
+        eprintln!("emulator log:\n{}", emu.log_tail());
+    }
+    run
+}
+
+pub async fn clients(url: &str) -> Clients {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await;
+    Clients {
+        iam: aws_sdk_iam::Client::new(&config),
+        lf: aws_sdk_lakeformation::Client::new(&config),
+        glue: aws_sdk_glue::Client::new(&config),
+    }
+}
+
+/// A policy document as IAM returns it (URL-encoded or raw), parsed.
+pub fn decode(text: &str) -> Value {
+    let raw = if text.starts_with('{') {
+        text.to_string()
+    } else {
+        percent_encoding::percent_decode_str(text).decode_utf8().unwrap().into_owned()
+    };
+    serde_json::from_str(&raw).unwrap()
+}
+
+/// Standard values of the secoda deployment, role access.
+pub const ROLE_VALUES: &str = r#"
+access: role
+external_id: "sec-7f3a9c21e4b8"
+glue_buckets: [acme-lake]
+athena_output_bucket: acme-athena-results
+databases: [sales, marketing]
+"#;
+
+pub const USER_VALUES: &str = r#"
+access: user
+glue_buckets: [acme-lake]
+athena_output_bucket: acme-athena-results
+databases: [sales, marketing]
+"#;
