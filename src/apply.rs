@@ -56,6 +56,18 @@ fn progress(line: &str) {
     eprintln!("{line}");
 }
 
+/// Fault injection for the tests of interrupted runs: with
+/// `LAKEPASS_FAULT_CRASH_AFTER_ACTIONS=N`, the process dies (exit 101) right after its
+/// N-th AWS change succeeds and before the state records it — the worst moment to die.
+fn crash_point(done: &mut usize) {
+    *done += 1;
+    let limit = std::env::var("LAKEPASS_FAULT_CRASH_AFTER_ACTIONS").ok().and_then(|v| v.parse::<usize>().ok());
+    if limit == Some(*done) {
+        eprintln!("lakepass: simulated crash after {done} change(s) (LAKEPASS_FAULT_CRASH_AFTER_ACTIONS)");
+        std::process::exit(101);
+    }
+}
+
 /// Applies `plan`, saving `state` after every action that succeeds.
 pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State) -> Result<Applied, Error> {
     if !plan.record.is_empty() || !plan.forget.is_empty() {
@@ -68,12 +80,13 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State) -> Result<A
         cx.store.save(state)?;
     }
     let mut applied = Applied::default();
+    let mut done = 0;
     let mut i = 0;
     while i < plan.actions.len() {
         // A run of Lake Formation actions goes out in batches.
         let run = plan.actions[i..].iter().take_while(|a| is_lf(a)).count();
         if run > 0 {
-            apply_grants(cx, &plan.actions[i..i + run], state).await?;
+            apply_grants(cx, &plan.actions[i..i + run], state, &mut done).await?;
             i += run;
             continue;
         }
@@ -85,6 +98,7 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State) -> Result<A
                 applied.access_key = Some((id, secret));
             }
         }
+        crash_point(&mut done);
         action.record_into(state, cx.facts, key_id);
         cx.store.save(state)?;
         progress(&format!("  {} {}", action.change.symbol(), action.resource.describe()));
@@ -322,7 +336,7 @@ fn is_already_revoked(message: &str) -> bool {
     message.contains("No permissions revoked")
 }
 
-async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -> Result<(), Error> {
+async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State, done: &mut usize) -> Result<(), Error> {
     let mut pending: Vec<Entry> =
         actions.iter().enumerate().flat_map(|(i, a)| a.steps.iter().filter_map(move |s| entry(i, s))).collect();
     let deadline = Instant::now() + cx.propagation;
@@ -357,6 +371,7 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -
                         .map_err(|e| classify("lakeformation:BatchRevokePermissions", cx.caller, e))?;
                     out.failures().to_vec()
                 };
+                crash_point(done);
                 for f in failures {
                     let id = f.request_entry().map(|r| r.id()).unwrap_or_default();
                     let code = f.error().and_then(|e| e.error_code()).unwrap_or_default();

@@ -8,6 +8,7 @@ use crate::model::Facts;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use std::time::Duration;
 
 /// The clients lakepass uses, for one account and region.
@@ -89,12 +90,13 @@ pub fn is_not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
 
 /// Turns an SDK error into one a user can act on. `action` is the IAM action name
 /// (e.g. "iam:CreateRole"), `caller` who made the call.
-pub fn classify<E, R>(action: &str, caller: &str, e: SdkError<E, R>) -> Error
+pub fn classify<E>(action: &str, caller: &str, e: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
-    let code = e.code().map(str::to_string);
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    // A 403 whose body names no error code is still a refusal.
+    let code = e.code().map(str::to_string).or_else(|| (status == Some(403)).then(|| "AccessDenied".to_string()));
     let message = e.message().map(str::to_string);
     match code.as_deref() {
         Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError") => {

@@ -72,11 +72,16 @@ impl Emulator {
 
     /// A bare HTTP POST (the emulator's control API), without an HTTP client dependency.
     pub fn post(&self, path: &str) -> std::io::Result<String> {
+        self.post_body(path, "")
+    }
+
+    pub fn post_body(&self, path: &str, body: &str) -> std::io::Result<String> {
         use std::io::{Read, Write};
         let addr = self.url.trim_start_matches("http://");
         let mut s = std::net::TcpStream::connect(addr)?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        let n = body.len();
+        write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n{body}")?;
         let mut out = String::new();
         s.read_to_string(&mut out)?;
         if out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200") {
@@ -166,6 +171,13 @@ impl World {
             let settings = DataLakeSettings::builder().data_lake_admins(me).build();
             self.aws.lf.put_data_lake_settings().data_lake_settings(settings).send().await.unwrap();
         }
+    }
+
+    /// Empties the emulator and the project's state, then seeds the account again.
+    pub async fn reset(&self) {
+        self.emu.post("/moto-api/reset").unwrap();
+        let _ = std::fs::remove_dir_all(self.dir.path().join(".lakepass"));
+        self.seed(true).await;
     }
 
     pub fn config(&self, yaml: &str) {

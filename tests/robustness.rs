@@ -1,0 +1,174 @@
+//! What must hold when things go wrong: bad input, missing credentials, refused calls,
+//! and runs that die half way.
+
+mod support;
+
+use support::*;
+
+/// What the user could check of AWS: every IAM name and key, policy versions, grants.
+async fn snapshot(w: &World) -> String {
+    let roles = w.aws.iam.list_roles().send().await.unwrap();
+    let users = w.aws.iam.list_users().send().await.unwrap();
+    let policies = w.aws.iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.unwrap();
+    let mut out = String::new();
+    for r in roles.roles() {
+        out.push_str(&format!("role {} {:?}\n", r.role_name(), w.role_policies(r.role_name()).await));
+    }
+    for u in users.users() {
+        out.push_str(&format!("user {} keys {:?}\n", u.user_name(), w.access_keys(u.user_name()).await));
+    }
+    for p in policies.policies() {
+        let name = p.policy_name().unwrap();
+        out.push_str(&format!("policy {name} versions {}\n", w.policy_versions(name).await));
+    }
+    out.push_str(&format!("{:?}", w.grants().await));
+    out
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_changes_nothing() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    let before_aws = snapshot(&w).await;
+    let before_state = std::fs::read(w.state_path()).unwrap();
+
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "deployments:\n  secoda:\n    stack: secoda-glue\n    values: [unclosed\n".to_string(),
+            "lakepass.yaml",
+        ),
+        ("deployments:\n  secoda:\n    stack: snowflake\n".to_string(), "no shipped stack named \"snowflake\""),
+        (with_value("databse: [sales]"), "deployments.secoda.values.databse"),
+        (ROLE_VALUES.replace("athena_output_bucket: acme-athena-results", ""), "values.athena_output_bucket is missing"),
+        (with_value("vendor_account: \"48283699292\""), "values.vendor_account"),
+        (with_value("external_id: \"x\""), "values.external_id is 1 character long"),
+        (with_value("external_id: \"sec 7f3a\""), "values.external_id contains ' '"),
+        (with_value("athena_output_bucket: Acme_Results"), "values.athena_output_bucket"),
+        (with_value("glue_buckets: [s3://acme-lake]"), "values.glue_buckets[0]"),
+    ];
+    for (config, expected) in cases {
+        if config.starts_with("deployments:") {
+            w.config(&config);
+        } else {
+            w.secoda(&config);
+        }
+        for args in [&["provision", "--plan"][..], &["provision", "--yes"][..]] {
+            let run = w.run(args).fails();
+            assert!(run.stderr.contains(expected), "expected {expected:?} in:\n{}", run.stderr);
+            assert!(run.stderr.contains("hint:"), "every error names a fix:\n{}", run.stderr);
+            assert!(run.stdout.is_empty(), "{}", run.stdout);
+        }
+        assert_eq!(snapshot(&w).await, before_aws, "AWS changed after {expected}");
+        assert_eq!(std::fs::read(w.state_path()).unwrap(), before_state, "state changed after {expected}");
+    }
+}
+
+fn with_value(line: &str) -> String {
+    let key = line.split(':').next().unwrap();
+    let kept: Vec<&str> = ROLE_VALUES.lines().filter(|l| !l.starts_with(&format!("{key}:"))).collect();
+    format!("{}\n{line}\n", kept.join("\n"))
+}
+
+#[tokio::test]
+async fn no_credentials_says_how_to_get_them() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    let mut cmd = w.command(&["provision", "--plan"]);
+    cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    let run = run(cmd, &w.emu).fails();
+    assert!(run.stderr.contains("no AWS credentials"), "{}", run.stderr);
+    assert!(run.stderr.contains("aws sso login") && run.stderr.contains("--profile"), "{}", run.stderr);
+    assert!(w.state().is_none());
+}
+
+#[tokio::test]
+async fn access_denied_names_the_missing_permission_and_leaves_aws_alone() {
+    let w = World::new().await;
+    // A caller that may read but not create IAM resources, with the emulator enforcing IAM.
+    w.aws.iam.create_user().user_name("reader").send().await.unwrap();
+    let key = w.aws.iam.create_access_key().user_name("reader").send().await.unwrap();
+    let key = key.access_key().unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:GetCallerIdentity","iam:Get*","iam:List*","glue:Get*","lakeformation:*"],"Resource":"*"}]}"#;
+    w.aws.iam.put_user_policy().user_name("reader").policy_name("read").policy_document(policy).send().await.unwrap();
+    {
+        use aws_sdk_lakeformation::types::{DataLakePrincipal, DataLakeSettings};
+        let admin = DataLakePrincipal::builder().data_lake_principal_identifier(user_arn("reader")).build();
+        let settings = DataLakeSettings::builder().data_lake_admins(admin).build();
+        w.aws.lf.put_data_lake_settings().data_lake_settings(settings).send().await.unwrap();
+    }
+    w.emu.post_body("/moto-api/reset-auth", "0").unwrap();
+    w.secoda(ROLE_VALUES);
+    let mut cmd = w.command(&["provision", "--yes"]);
+    cmd.env("AWS_ACCESS_KEY_ID", key.access_key_id()).env("AWS_SECRET_ACCESS_KEY", key.secret_access_key());
+    let run = run(cmd, &w.emu).fails();
+    w.emu.post_body("/moto-api/reset-auth", "inf").unwrap();
+
+    assert!(run.stderr.contains("AWS refused iam:CreatePolicy"), "{}", run.stderr);
+    assert!(run.stderr.contains("user/reader"), "names who was refused: {}", run.stderr);
+    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    assert!(!run.stderr.contains(key.secret_access_key()));
+    assert!(!w.policy_exists("secoda-glue-policy").await);
+    assert!(w.role("secoda-glue-role").await.is_none());
+}
+
+/// Dies after each successful AWS change in turn (before state records it), then checks
+/// that the next run completes the job without duplicates, or that teardown removes all.
+#[tokio::test]
+async fn interrupted_runs_converge() {
+    let w = World::new().await;
+    for (values, principal) in [(ROLE_VALUES, role_arn("secoda-glue-role")), (USER_VALUES, user_arn("secoda-glue-user"))] {
+        // Changes: policy, principal, (access key), attachment, one batch of grants.
+        let changes = if principal.contains(":user/") { 5 } else { 4 };
+        for crash_after in 1..=changes {
+            for then_teardown in [false, true] {
+                w.reset().await;
+                w.secoda(values);
+                let mut cmd = w.command(&["provision", "--yes"]);
+                cmd.env("LAKEPASS_FAULT_CRASH_AFTER_ACTIONS", crash_after.to_string());
+                let crashed = run(cmd, &w.emu);
+                assert_eq!(crashed.code, 101, "{crashed:?}");
+
+                if then_teardown {
+                    w.run(&["teardown", "--yes"]).ok();
+                    let left = snapshot(&w).await;
+                    assert_eq!(left, "[]", "crash after {crash_after}: teardown left {left}");
+                    assert!(w.state().is_none());
+                    continue;
+                }
+                w.run(&["provision", "--yes"]).ok();
+                let ctx = format!("{values} crash after {crash_after}");
+                assert_eq!(w.policy_versions("secoda-glue-policy").await, 1, "{ctx}");
+                assert_eq!(w.grants_to(&principal).await.len(), 4, "{ctx}");
+                if principal.contains(":user/") {
+                    assert_eq!(w.access_keys("secoda-glue-user").await.len(), 1, "{ctx}");
+                    assert_eq!(w.user_policies("secoda-glue-user").await, ["secoda-glue-policy"], "{ctx}");
+                } else {
+                    assert_eq!(w.role_policies("secoda-glue-role").await, ["secoda-glue-policy"], "{ctx}");
+                }
+                let state = w.state().unwrap();
+                let expected = if principal.contains(":user/") { 8 } else { 7 };
+                assert_eq!(state["resources"].as_object().unwrap().len(), expected, "{ctx}");
+                let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+                assert_eq!(again.code, 0, "{ctx}: {again:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_second_run_while_one_holds_the_lock_is_refused() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    std::fs::create_dir_all(w.dir.path().join(".lakepass")).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(w.dir.path().join(".lakepass/secoda.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let run = w.run(&["provision", "--yes"]).fails();
+    assert!(run.stderr.contains("another lakepass run holds the lock"), "{}", run.stderr);
+    assert!(w.role("secoda-glue-role").await.is_none());
+}
