@@ -34,13 +34,13 @@ async fn bad_input_names_the_field_and_changes_nothing() {
     let before_state = std::fs::read(w.state_path()).unwrap();
 
     let cases: Vec<(String, &str)> = vec![
-        (
-            "deployments:\n  secoda:\n    stack: secoda-glue\n    values: [unclosed\n".to_string(),
-            "lakepass.yaml",
-        ),
+        ("deployments:\n  secoda:\n    stack: secoda-glue\n    values: [unclosed\n".to_string(), "lakepass.yaml"),
         ("deployments:\n  secoda:\n    stack: snowflake\n".to_string(), "no shipped stack named \"snowflake\""),
         (with_value("databse: [sales]"), "deployments.secoda.values.databse"),
-        (ROLE_VALUES.replace("athena_output_bucket: acme-athena-results", ""), "values.athena_output_bucket is missing"),
+        (
+            ROLE_VALUES.replace("athena_output_bucket: acme-athena-results", ""),
+            "values.athena_output_bucket is missing",
+        ),
         (with_value("vendor_account: \"48283699292\""), "values.vendor_account"),
         (with_value("external_id: \"x\""), "values.external_id is 1 character long"),
         (with_value("external_id: \"sec 7f3a\""), "values.external_id contains ' '"),
@@ -117,7 +117,9 @@ async fn access_denied_names_the_missing_permission_and_leaves_aws_alone() {
 #[tokio::test]
 async fn interrupted_runs_converge() {
     let w = World::new().await;
-    for (values, principal) in [(ROLE_VALUES, role_arn("secoda-glue-role")), (USER_VALUES, user_arn("secoda-glue-user"))] {
+    for (values, principal) in
+        [(ROLE_VALUES, role_arn("secoda-glue-role")), (USER_VALUES, user_arn("secoda-glue-user"))]
+    {
         // Changes: policy, principal, (access key), attachment, one batch of grants.
         let changes = if principal.contains(":user/") { 5 } else { 4 };
         for crash_after in 1..=changes {

@@ -85,8 +85,13 @@ async fn role_access_plan_apply_replan_and_teardown() {
     assert_eq!(state["resources"].as_object().unwrap().len(), 7);
     let serial = state["serial"].clone();
 
-    // A second run changes nothing.
+    // A second run changes nothing, and makes no mutating call.
+    w.proxy.clear();
     let again = w.run(&["provision", "--yes"]).ok();
+    let calls = w.proxy.actions();
+    assert!(calls.iter().any(|a| a == "iam:GetRole"), "{calls:?}");
+    let writes: Vec<&String> = calls.iter().filter(|a| !proxy::is_read(a)).collect();
+    assert!(writes.is_empty(), "mutating calls on a run without changes: {writes:?}");
     assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
     assert_eq!(w.policy_versions("secoda-glue-policy").await, 1);
     assert_eq!(w.state().unwrap()["serial"], serial, "a run without changes does not rewrite state");
@@ -332,4 +337,32 @@ async fn without_a_terminal_and_without_yes_provision_refuses_and_names_the_flag
     let run = w.run(&["provision"]).fails();
     assert!(run.stderr.contains("--yes"), "{}", run.stderr);
     assert!(w.role("secoda-glue-role").await.is_none());
+}
+
+#[tokio::test]
+async fn a_new_role_refused_by_lake_formation_is_retried_and_the_user_told() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.proxy.fail_grants_with_invalid_principal(2);
+    let run = w.run(&["provision", "--yes"]).ok();
+    assert!(run.stderr.contains("waiting for IAM to propagate"), "{}", run.stderr);
+    let grant_calls = w.proxy.actions().iter().filter(|a| *a == "lakeformation:BatchGrantPermissions").count();
+    assert_eq!(grant_calls, 3, "two refused, one accepted");
+    assert_eq!(w.grants_to(&role_arn("secoda-glue-role")).await.len(), 4);
+}
+
+#[tokio::test]
+async fn propagation_that_never_ends_fails_bounded_and_the_next_run_finishes() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.proxy.fail_grants_with_invalid_principal(1000);
+    let run = w.run(&["provision", "--yes"]).fails();
+    assert!(run.stderr.contains("still refuses the new principal"), "{}", run.stderr);
+    assert!(run.stderr.contains("run `lakepass provision` again"), "{}", run.stderr);
+    assert!(w.role("secoda-glue-role").await.is_some(), "IAM work is kept");
+    assert!(w.grants().await.is_empty());
+    w.proxy.fail_grants_with_invalid_principal(0);
+    let run = w.run(&["provision", "--yes"]).ok();
+    assert!(run.stdout.contains("Plan: 4 to create, 0 to update, 0 to delete."), "{}", run.stdout);
+    assert_eq!(w.grants_to(&role_arn("secoda-glue-role")).await.len(), 4);
 }

@@ -3,6 +3,8 @@
 //! check what AWS holds afterwards.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use aws_config::BehaviorVersion;
 use aws_sdk_iam::config::Credentials;
 use serde_json::Value;
@@ -136,6 +138,8 @@ impl Run {
 /// and an empty project directory.
 pub struct World {
     pub emu: Emulator,
+    /// Between the binary and the emulator: records actions, injects faults.
+    pub proxy: proxy::Proxy,
     pub dir: tempfile::TempDir,
     pub aws: Clients,
 }
@@ -151,7 +155,8 @@ impl World {
     pub async fn with(admin: bool) -> World {
         let emu = Emulator::start(&[]);
         let aws = clients(&emu.url).await;
-        let w = World { emu, dir: tempfile::tempdir().unwrap(), aws };
+        let proxy = proxy::Proxy::start(&emu.url);
+        let w = World { emu, proxy, dir: tempfile::tempdir().unwrap(), aws };
         w.seed(admin).await;
         w
     }
@@ -199,7 +204,7 @@ impl World {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakepass"));
         cmd.args(args).current_dir(self.dir.path()).env_clear();
-        for (k, v) in env(&self.emu.url, self.dir.path()) {
+        for (k, v) in env(&self.proxy.url, self.dir.path()) {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::null());
