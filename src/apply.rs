@@ -35,6 +35,21 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A step for the log: its operation and target, never a document.
+struct StepLog<'a>(&'a Step);
+
+impl fmt::Debug for StepLog<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let json = serde_json::to_value(self.0).unwrap_or_default();
+        let op = json["op"].as_str().unwrap_or("?");
+        let target = ["name", "arn", "user", "policy_arn", "principal_arn", "resource"]
+            .iter()
+            .find_map(|k| json.get(*k).and_then(|v| v.as_str()))
+            .unwrap_or("");
+        write!(f, "{op} {target}")
+    }
+}
+
 /// What an apply produced that the user needs and state must not hold.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -122,6 +137,7 @@ fn tags(cx: &Context) -> Vec<Tag> {
 async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, Secret)>, Error> {
     let iam = &cx.aws.iam;
     let c = cx.caller;
+    tracing::debug!(step = ?StepLog(step), "applying");
     match step {
         Step::CreatePolicy { name, description, document } => {
             iam.create_policy()

@@ -29,8 +29,13 @@ pub struct Connect {
 
 impl Aws {
     pub async fn connect(opts: &Connect) -> Result<Aws, Error> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_max_backoff(Duration::from_secs(10)));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        // Adaptive retries (throttling-aware) unless the user chose with AWS_MAX_ATTEMPTS or
+        // AWS_RETRY_MODE, which the loader honours when left alone.
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
+            loader = loader
+                .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_max_backoff(Duration::from_secs(10)));
+        }
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
         }

@@ -86,22 +86,46 @@ impl Loaded {
         Ok((aws, facts, caller))
     }
 
+    /// Opens and locks the state, for a run that may change things.
     fn open_state(&self, facts: &Facts) -> Result<(Store, State), Error> {
         let store = Store::open(&self.project.state_dir(), &self.name)?;
         let state = store.load()?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
-        if let Some(account) = &state.account
-            && account != &facts.account
-        {
-            return Err(Error::State {
-                path: store.path().to_path_buf(),
-                problem: format!(
-                    "it records resources in account {account}, but the credentials are for account {}",
-                    facts.account
-                ),
-            });
-        }
+        check_place(&state, facts, store.path())?;
         Ok((store, state))
     }
+
+    /// Reads the state without the lock, for a run that only looks.
+    fn peek_state(&self, facts: &Facts) -> Result<State, Error> {
+        let path = self.project.state_dir().join(format!("{}.json", self.name));
+        let state = Store::peek(&path)?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
+        check_place(&state, facts, &path)?;
+        Ok(state)
+    }
+}
+
+/// A state belongs to one account and region: acting on it from another would orphan what
+/// it records there.
+fn check_place(state: &State, facts: &Facts, path: &Path) -> Result<(), Error> {
+    let elsewhere = |what: &str, recorded: &str, now: &str| Error::State {
+        path: path.to_path_buf(),
+        problem: format!(
+            "it records resources in {what} {recorded}, but this run is for {what} {now}; tear the deployment down there first (with the same {what}), or use another deployment name"
+        ),
+    };
+    if state.resources.is_empty() {
+        return Ok(());
+    }
+    if let Some(account) = &state.account
+        && account != &facts.account
+    {
+        return Err(elsewhere("account", account, &facts.account));
+    }
+    if let Some(region) = &state.region
+        && region != &facts.region
+    {
+        return Err(elsewhere("region", region, &facts.region));
+    }
+    Ok(())
 }
 
 fn observe_items(desired: &[Resource], state: &State) -> Vec<Resource> {
@@ -138,7 +162,7 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     let (aws, facts, caller) = loaded.connect(g).await?;
     let desired = render(&loaded.stack, &values, &facts, &loaded.name)?;
     let (store, mut state) = loaded.open_state(&facts)?;
-    let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), true).await?;
+    let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), &desired).await?;
     let mut plan = plan::plan(&plan::Input {
         deployment: &loaded.name,
         facts: &facts,
@@ -172,6 +196,11 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     if plan.has_changes() {
         confirm(&format!("Apply these changes to account {}", facts.account), o.yes)?;
     }
+    // A new key's secret exists once: make sure it can be written before creating it.
+    let secret_out = match &o.secret_file {
+        Some(path) if creates_access_key(&plan) => Some(SecretFile::prepare(path)?),
+        _ => None,
+    };
     let cx = apply::Context {
         aws: &aws,
         caller: &caller,
@@ -192,8 +221,38 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     if plan.has_changes() {
         eprintln!("{}", output::applied(&plan));
     }
-    handoff(&loaded, &facts, &values, &state, applied, o.secret_file.as_deref())?;
+    handoff(&loaded, &facts, &values, &state, applied, secret_out)?;
     Ok(0)
+}
+
+fn creates_access_key(plan: &Plan) -> bool {
+    plan.actions.iter().flat_map(|a| &a.steps).any(|s| matches!(s, plan::Step::CreateAccessKey { .. }))
+}
+
+/// A file opened (mode 0600) before the key exists, written once it does.
+struct SecretFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl SecretFile {
+    fn prepare(path: &Path) -> Result<SecretFile, Error> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |e| Error::Io { what: format!("open the secret file {}", path.display()), source: e };
+        let file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(io)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        Ok(SecretFile { path: path.to_path_buf(), file })
+    }
+
+    fn write(mut self, secret: &str) -> Result<PathBuf, Error> {
+        let io = |e| Error::Io { what: format!("write the secret to {}", self.path.display()), source: e };
+        self.file.set_len(0).map_err(io)?;
+        self.file.write_all(secret.as_bytes()).map_err(io)?;
+        self.file.write_all(b"\n").map_err(io)?;
+        self.file.sync_all().map_err(io)?;
+        Ok(self.path)
+    }
 }
 
 /// What to paste into the vendor's form.
@@ -203,7 +262,7 @@ fn handoff(
     values: &Values,
     state: &State,
     applied: Applied,
-    secret_file: Option<&Path>,
+    secret_file: Option<SecretFile>,
 ) -> Result<(), Error> {
     let mut out = format!("\nConnect {} (deployment {}):\n", loaded.stack.name, loaded.name);
     for owned in state.resources.values() {
@@ -222,8 +281,8 @@ fn handoff(
     }
     out.push_str(&format!("  region:         {}\n", facts.region));
     match (applied.access_key, secret_file) {
-        (Some((_, secret)), Some(path)) => {
-            write_secret(path, secret.expose())?;
+        (Some((_, secret)), Some(file)) => {
+            let path = file.write(secret.expose())?;
             out.push_str(&format!("  secret key:     written to {} (mode 0600)\n", path.display()));
         }
         (Some((_, secret)), None) => {
@@ -237,18 +296,6 @@ fn handoff(
         }
     }
     print(&out);
-    Ok(())
-}
-
-/// Writes a secret to a new file only its owner can read.
-pub fn write_secret(path: &Path, secret: &str) -> Result<(), Error> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let io = |e| Error::Io { what: format!("write the secret to {}", path.display()), source: e };
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-    f.write_all(secret.as_bytes()).map_err(io)?;
-    f.write_all(b"\n").map_err(io)?;
     Ok(())
 }
 
@@ -266,8 +313,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         }
     };
     let (store, state) = loaded.open_state(&facts)?;
-    let observed: Observed =
-        observe::observe(&aws, &facts, &caller, &observe_items(&candidates, &state), false).await?;
+    let observed: Observed = observe::observe(&aws, &facts, &caller, &observe_items(&candidates, &state), &[]).await?;
     let mut owned = plan::discover(&candidates, &observed, &state, &loaded.name);
     let mut plan: Plan = plan::plan(&plan::Input {
         deployment: &loaded.name,
@@ -279,6 +325,13 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     })?;
     for a in &mut plan.actions {
         a.reason = format!("created by lakepass for deployment {}", loaded.name);
+    }
+    let needed = plan::grants_needed(&plan);
+    if !o.plan_only && !needed.is_empty() {
+        let blocked = observe::grant_blockers(&aws, &caller, &needed).await?;
+        if !blocked.is_empty() {
+            return Err(Error::CannotGrant { caller: caller.clone(), targets: blocked });
+        }
     }
     let heading = Heading { deployment: &loaded.name, stack: &loaded.stack.name, facts: &facts };
     if !plan.has_changes() && owned.resources.is_empty() {
@@ -346,9 +399,8 @@ async fn status_of(g: &Global, name: &str) -> Result<String, Error> {
     let values = loaded.values()?;
     let (aws, facts, caller) = loaded.connect(g).await?;
     let desired = render(&loaded.stack, &values, &facts, &loaded.name)?;
-    let store = Store::open(&loaded.project.state_dir(), &loaded.name)?;
-    let state = store.load()?.unwrap_or_else(|| State::new(&loaded.name, &loaded.stack.name));
-    let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), true).await?;
+    let state = loaded.peek_state(&facts)?;
+    let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), &desired).await?;
     let plan = plan::plan(&plan::Input {
         deployment: &loaded.name,
         facts: &facts,

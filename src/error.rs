@@ -75,7 +75,7 @@ impl Error {
         Some(match self {
             Error::Config { .. } => "fix the line named above; the format is in docs/config.md".into(),
             Error::NoConfig { .. } => {
-                "create lakepass.yaml (see README.md), run `lakepass wizard`, or pass --config PATH".into()
+                "create lakepass.yaml (see README.md and docs/config.md), or pass --config PATH".into()
             }
             Error::StackFile { .. } => "see docs/stacks.md for the stack file format".into(),
             Error::UnknownStack { known, .. } => format!("use one of the shipped stacks: {known}"),

@@ -7,7 +7,12 @@ use lakepass::commands::{self, Global, ProvisionOpts, TeardownOpts};
 use std::time::Duration;
 
 fn main() {
-    let cli = Cli::parse();
+    // Usage errors exit 1: 2 means "changes planned" under --detailed-exitcode.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let code = if e.use_stderr() { 1 } else { 0 };
+        let _ = e.print();
+        std::process::exit(code);
+    });
     init_logging(cli.verbose);
     let propagation = std::env::var("LAKEPASS_PROPAGATION_TIMEOUT_SECS")
         .ok()

@@ -56,14 +56,15 @@ impl Observed {
     }
 }
 
-/// Reads everything `items` refer to. With `check_catalog`, also checks that the databases
-/// and tables of grants exist (the emulator grants on anything; AWS would refuse later).
+/// Reads everything `items` refer to, and checks that the databases and tables the grants
+/// in `to_grant` name exist (the emulator grants on anything; AWS would refuse later).
+/// Grants only recorded in state are not checked: their database may rightly be gone.
 pub async fn observe(
     aws: &Aws,
     facts: &Facts,
     caller: &str,
     items: &[Resource],
-    check_catalog: bool,
+    to_grant: &[Resource],
 ) -> Result<Observed, Error> {
     let mut policies = BTreeSet::new();
     let mut principals = BTreeSet::new();
@@ -89,6 +90,7 @@ pub async fn observe(
             }
         }
     }
+    tracing::debug!(policies = policies.len(), principals = principals.len(), targets = targets.len(), "observing");
     let mut obs = Observed::default();
     for name in policies {
         if let Some(p) = observe_policy(aws, facts, caller, &name).await? {
@@ -123,9 +125,14 @@ pub async fn observe(
             }
         }
     }
-    if check_catalog {
-        obs.missing_in_catalog = missing_in_catalog(aws, caller, &targets).await?;
-    }
+    let granting: BTreeSet<LfTarget> = to_grant
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Grant { target, .. } => Some(target.clone()),
+            _ => None,
+        })
+        .collect();
+    obs.missing_in_catalog = missing_in_catalog(aws, caller, &granting).await?;
     Ok(obs)
 }
 
@@ -316,6 +323,18 @@ pub async fn list_permissions(
     Ok(out)
 }
 
+/// Whether two principal ARNs name the same role or user. A caller's role is known only
+/// by name (an assumed-role ARN has no path), while the admin list may hold the role's ARN
+/// with its path (SSO roles live under /aws-reserved/...).
+fn same_principal(a: &str, b: &str) -> bool {
+    let key = |arn: &str| {
+        let (head, resource) = arn.split_once(":role/").or_else(|| arn.split_once(":user/")).unwrap_or((arn, ""));
+        let kind = if arn.contains(":role/") { "role" } else { "user" };
+        (head.to_string(), kind, resource.rsplit('/').next().unwrap_or(resource).to_string())
+    };
+    a == b || key(a) == key(b)
+}
+
 fn matches_target(resource: Option<&lft::Resource>, target: &LfTarget) -> bool {
     let Some(r) = resource else { return false };
     match target {
@@ -377,7 +396,7 @@ pub async fn grant_blockers(
         .data_lake_settings()
         .map(|s| s.data_lake_admins().iter().filter_map(|p| p.data_lake_principal_identifier()).collect())
         .unwrap_or_default();
-    if admins.contains(&caller) {
+    if admins.iter().any(|a| same_principal(a, caller)) {
         return Ok(Vec::new());
     }
     let mut blocked = Vec::new();
@@ -404,4 +423,18 @@ pub async fn grant_blockers(
         }
     }
     Ok(blocked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admins_match_roles_with_a_path() {
+        let sso = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_abc";
+        assert!(same_principal(sso, "arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_abc"));
+        assert!(!same_principal(sso, "arn:aws:iam::123456789012:role/Other"));
+        assert!(!same_principal("arn:aws:iam::123456789012:user/Admin", "arn:aws:iam::123456789012:role/Admin"));
+        assert!(!same_principal("arn:aws:iam::111111111111:role/A", "arn:aws:iam::123456789012:role/A"));
+    }
 }

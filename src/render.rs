@@ -153,14 +153,14 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
                 };
                 out.push(Resource::Role { name: name.clone(), description: ctx.text(description)?, trust });
                 for a in attach {
-                    let policy = names[a.as_str()].0.clone();
+                    let policy = policy_name(&names, a, &ctx)?;
                     out.push(Resource::Attachment { policy, principal: Principal::Role(name.clone()) });
                 }
             }
             ResourceTemplate::User { access_key, attach, .. } => {
                 out.push(Resource::User { name: name.clone() });
                 for a in attach {
-                    let policy = names[a.as_str()].0.clone();
+                    let policy = policy_name(&names, a, &ctx)?;
                     out.push(Resource::Attachment { policy, principal: Principal::User(name.clone()) });
                 }
                 if *access_key {
@@ -207,6 +207,14 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
     }
     out.sort_by_key(Resource::rank);
     Ok(out)
+}
+
+/// The name of the active policy `id` refers to.
+fn policy_name(names: &BTreeMap<String, (String, &ResourceTemplate)>, id: &str, ctx: &Ctx) -> Result<String, Error> {
+    match names.get(id) {
+        Some((name, ResourceTemplate::Policy { .. })) => Ok(name.clone()),
+        _ => Err(ctx.fail("attach", format!("policy {id:?} is not active for these values (check its `when`)"))),
+    }
 }
 
 /// Values as JSON, for state and output.

@@ -91,16 +91,22 @@ impl Store {
 
     /// The recorded state, or None if this deployment was never applied.
     pub fn load(&self) -> Result<Option<State>, Error> {
-        let text = match fs::read_to_string(&self.path) {
+        Store::peek(&self.path)
+    }
+
+    /// Reads a state file without locking it. Safe while another run writes it: writes
+    /// replace the file whole.
+    pub fn peek(path: &Path) -> Result<Option<State>, Error> {
+        let text = match fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::Io { what: format!("read {}", self.path.display()), source: e }),
+            Err(e) => return Err(Error::Io { what: format!("read {}", path.display()), source: e }),
         };
         let state: State = serde_json::from_str(&text)
-            .map_err(|e| Error::State { path: self.path.clone(), problem: e.to_string() })?;
+            .map_err(|e| Error::State { path: path.to_path_buf(), problem: e.to_string() })?;
         if state.format_version > FORMAT_VERSION {
             return Err(Error::State {
-                path: self.path.clone(),
+                path: path.to_path_buf(),
                 problem: format!(
                     "it has format version {}, newer than this lakepass understands ({FORMAT_VERSION}); upgrade lakepass",
                     state.format_version

@@ -174,3 +174,51 @@ async fn a_second_run_while_one_holds_the_lock_is_refused() {
     assert!(run.stderr.contains("another lakepass run holds the lock"), "{}", run.stderr);
     assert!(w.role("secoda-glue-role").await.is_none());
 }
+
+#[tokio::test]
+async fn an_unwritable_secret_file_is_refused_before_any_key_exists() {
+    let w = World::new().await;
+    w.secoda(USER_VALUES);
+    let run = w.run(&["provision", "--yes", "--secret-file", "/nonexistent-dir/secret"]).fails();
+    assert!(run.stderr.contains("/nonexistent-dir/secret"), "{}", run.stderr);
+    assert!(!w.user_exists("secoda-glue-user").await, "nothing created");
+    assert!(!w.policy_exists("secoda-glue-policy").await);
+}
+
+#[tokio::test]
+async fn a_database_dropped_from_glue_after_removing_it_from_values_is_no_obstacle() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    w.aws.glue.delete_database().name("marketing").send().await.unwrap();
+    // Still in the values: refused, with the database named.
+    let run = w.run(&["provision", "--plan"]).fails();
+    assert!(run.stderr.contains("database marketing not found"), "{}", run.stderr);
+    // Removed from the values: its grants are revoked, nothing else is in the way.
+    w.secoda(&ROLE_VALUES.replace("[sales, marketing]", "[sales]"));
+    w.run(&["provision", "--yes"]).ok();
+    let held: Vec<String> = w.grants_to(&role_arn("secoda-glue-role")).await.into_iter().map(|(r, _)| r).collect();
+    assert_eq!(held, ["database/sales", "table/sales/*"]);
+    w.run(&["teardown", "--yes"]).ok();
+    assert!(w.grants().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_state_from_another_region_is_not_acted_on_elsewhere() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    let before = std::fs::read(w.state_path()).unwrap();
+    let run = w.run(&["provision", "--plan", "--region", "eu-west-1"]).fails();
+    assert!(run.stderr.contains("region us-east-1") && run.stderr.contains("eu-west-1"), "{}", run.stderr);
+    assert_eq!(std::fs::read(w.state_path()).unwrap(), before);
+}
+
+#[tokio::test]
+async fn usage_errors_exit_1_not_the_changes_code() {
+    let w = World::new().await;
+    let run = w.run(&["provision", "--no-such-flag"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let help = w.run(&["--help"]).ok();
+    assert!(help.stdout.contains("provision") && help.stdout.contains("teardown"));
+}

@@ -369,8 +369,15 @@ impl Planner<'_> {
                         }
                     }
                     _ => {
-                        let adopted = self.owned(&format!("user/{user}")).is_some_and(|o| o.adopted);
-                        let delete_first = if adopted { Vec::new() } else { keys };
+                        // Keys on a user lakepass created, with none recorded, can only be
+                        // left by a run that died between creating a key and recording it:
+                        // their secret was never kept, so they are replaced. A user lakepass
+                        // adopts (now or before) keeps its keys.
+                        let created_by_us = match self.owned(&format!("user/{user}")) {
+                            Some(o) => !o.adopted,
+                            None => obs.users.get(user).is_some_and(|u| self.tagged_ours(&u.owner)),
+                        };
+                        let delete_first = if recorded.is_none() && created_by_us { keys } else { Vec::new() };
                         let reason = match (&recorded, delete_first.is_empty()) {
                             (Some(_), _) => {
                                 "the recorded key was deleted outside lakepass; creating a new one".to_string()
@@ -479,11 +486,9 @@ impl Planner<'_> {
                         .filter(|o| matches!(&o.resource, Resource::AccessKey { user } if user == name))
                         .filter_map(|o| o.access_key_id.as_ref())
                         .collect();
-                    let keys = if owned.adopted {
-                        Vec::new()
-                    } else {
-                        seen.keys.iter().filter(|k| !recorded.contains(k)).cloned().collect()
-                    };
+                    // IAM deletes no user that still has keys; deleting the user ends them
+                    // anyway, adopted or not.
+                    let keys = seen.keys.iter().filter(|k| !recorded.contains(k)).cloned().collect();
                     let steps = vec![Step::DeleteUser { name: name.clone(), keys }];
                     self.action(Change::Delete, r, "no longer part of the deployment", steps);
                 }

@@ -407,3 +407,31 @@ fn switching_from_role_to_user_replaces_the_principal() {
     assert!(plan.actions.iter().any(|a| a.change == Change::Create && a.address == "user/secoda-glue-user"));
     assert!(o.roles.is_empty());
 }
+
+#[test]
+fn adopting_a_user_keeps_its_keys_and_a_lost_key_is_replaced_alone() {
+    let d = desired(json!({"access": "user"}));
+    let mut o = Observed::default();
+    o.users.insert(
+        "secoda-glue-user".into(),
+        PrincipalObs {
+            arn: "arn:aws:iam::123456789012:user/secoda-glue-user".into(),
+            keys: vec!["AKIATHEIRS".into()],
+            ..Default::default()
+        },
+    );
+    let mut s = State::new(DEP, "secoda-glue");
+    let plan = plan_of(&d, &o, &s, true).unwrap();
+    let create = plan.actions.iter().find(|a| a.address == "access-key/secoda-glue-user").unwrap();
+    assert_eq!(create.steps, [Step::CreateAccessKey { user: "secoda-glue-user".into(), delete_first: vec![] }]);
+    simulate(&mut o, &mut s, &plan);
+    assert!(o.users["secoda-glue-user"].keys.contains(&"AKIATHEIRS".to_string()));
+
+    // The recorded key is deleted outside lakepass: a new one, and the other key stays.
+    let ours = s.resources["access-key/secoda-glue-user"].access_key_id.clone().unwrap();
+    o.users.get_mut("secoda-glue-user").unwrap().keys.retain(|k| *k != ours);
+    let plan = plan_of(&d, &o, &s, false).unwrap();
+    let create = plan.actions.iter().find(|a| a.address == "access-key/secoda-glue-user").unwrap();
+    assert_eq!(create.steps, [Step::CreateAccessKey { user: "secoda-glue-user".into(), delete_first: vec![] }]);
+    assert!(create.reason.contains("deleted outside lakepass"));
+}

@@ -159,6 +159,12 @@ impl Stack {
             }
         }
         let ids: Vec<&str> = self.resources.iter().map(|r| r.id()).collect();
+        let mut unique = std::collections::BTreeSet::new();
+        for r in &self.resources {
+            if !unique.insert(r.id()) && !matches!(r, ResourceTemplate::Grants { .. }) {
+                return Err(fail(format!("two resources have the id {}; give one an `id`", r.id())));
+            }
+        }
         for r in &self.resources {
             let attach = match r {
                 ResourceTemplate::Role { attach, .. } | ResourceTemplate::User { attach, .. } => attach,
