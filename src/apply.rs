@@ -83,8 +83,10 @@ fn crash_point(done: &mut usize) {
     }
 }
 
-/// Applies `plan`, saving `state` after every action that succeeds.
-pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State) -> Result<Applied, Error> {
+/// Applies `plan`, saving `state` after every action that succeeds. What the run produced
+/// for the user (a new key's secret) is in `applied` even when a later step fails, so the
+/// caller can still hand it over.
+pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &mut Applied) -> Result<(), Error> {
     if !plan.record.is_empty() || !plan.forget.is_empty() {
         for (address, owned) in &plan.record {
             state.resources.insert(address.clone(), owned.clone());
@@ -94,7 +96,6 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State) -> Result<A
         }
         cx.store.save(state)?;
     }
-    let mut applied = Applied::default();
     let mut done = 0;
     let mut i = 0;
     while i < plan.actions.len() {
@@ -119,7 +120,7 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State) -> Result<A
         progress(&format!("  {} {}", action.change.symbol(), action.resource.describe()));
         i += 1;
     }
-    Ok(applied)
+    Ok(())
 }
 
 fn is_lf(a: &Action) -> bool {
@@ -366,6 +367,7 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State, d
             let group: Vec<&Entry> = pending.iter().filter(|e| e.grant == grant).collect();
             for chunk in group.chunks(BATCH_LIMIT) {
                 let requests: Vec<_> = chunk.iter().map(|e| e.request.clone()).collect();
+                tracing::debug!(entries = requests.len(), grant, "lake formation batch");
                 let failures = if grant {
                     let out = cx
                         .aws

@@ -32,7 +32,26 @@ impl Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         // Adaptive retries (throttling-aware) unless the user chose with AWS_MAX_ATTEMPTS or
         // AWS_RETRY_MODE, which the loader honours when left alone.
-        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
+        let set = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(v) = set("AWS_MAX_ATTEMPTS")
+            && v.parse::<u32>().map_or(true, |n| n == 0)
+        {
+            return Err(Error::Value {
+                field: "AWS_MAX_ATTEMPTS".into(),
+                problem: format!("is {v:?}, not a positive whole number"),
+                fix: "set it to e.g. 5, or unset it".into(),
+            });
+        }
+        if let Some(v) = set("AWS_RETRY_MODE")
+            && !["standard", "adaptive", "legacy"].contains(&v.as_str())
+        {
+            return Err(Error::Value {
+                field: "AWS_RETRY_MODE".into(),
+                problem: format!("is {v:?}"),
+                fix: "use standard or adaptive, or unset it".into(),
+            });
+        }
+        if set("AWS_MAX_ATTEMPTS").is_none() && set("AWS_RETRY_MODE").is_none() {
             loader = loader
                 .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_max_backoff(Duration::from_secs(10)));
         }

@@ -106,11 +106,11 @@ impl Loaded {
 /// A state belongs to one account and region: acting on it from another would orphan what
 /// it records there.
 fn check_place(state: &State, facts: &Facts, path: &Path) -> Result<(), Error> {
-    let elsewhere = |what: &str, recorded: &str, now: &str| Error::State {
+    let elsewhere = |what: &str, recorded: &str, now: &str| Error::WrongPlace {
         path: path.to_path_buf(),
-        problem: format!(
-            "it records resources in {what} {recorded}, but this run is for {what} {now}; tear the deployment down there first (with the same {what}), or use another deployment name"
-        ),
+        what: what.to_string(),
+        recorded: recorded.to_string(),
+        now: now.to_string(),
     };
     if state.resources.is_empty() {
         return Ok(());
@@ -162,6 +162,8 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     let (aws, facts, caller) = loaded.connect(g).await?;
     let desired = render(&loaded.stack, &values, &facts, &loaded.name)?;
     let (store, mut state) = loaded.open_state(&facts)?;
+    state.account.get_or_insert_with(|| facts.account.clone());
+    state.region.get_or_insert_with(|| facts.region.clone());
     let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), &desired).await?;
     let mut plan = plan::plan(&plan::Input {
         deployment: &loaded.name,
@@ -210,7 +212,15 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
         store: &store,
         propagation: g.propagation,
     };
-    let applied = apply::apply(&cx, &plan, &mut state).await?;
+    let mut applied = Applied::default();
+    let result = apply::apply(&cx, &plan, &mut state, &mut applied).await;
+    if let Err(e) = result {
+        // A key made before the failure has a secret that exists nowhere else.
+        if applied.access_key.is_some() {
+            handoff(&loaded, &facts, &values, &state, applied, secret_out)?;
+        }
+        return Err(e);
+    }
     let before = (state.values.clone(), state.account.clone(), state.region.clone());
     state.values = serde_json::Value::Object(values.clone());
     state.account = Some(facts.account.clone());
@@ -340,6 +350,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
             loaded.name, facts.account
         ));
         store.remove()?;
+        let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
         return Ok(0);
     }
     print(&output::plan_text(&plan, &heading, Style::detect()));
@@ -358,7 +369,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         store: &store,
         propagation: g.propagation,
     };
-    apply::apply(&cx, &plan, &mut owned).await?;
+    apply::apply(&cx, &plan, &mut owned, &mut Applied::default()).await?;
     if owned.resources.is_empty() {
         store.remove()?;
         let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));

@@ -44,7 +44,7 @@ pub enum Error {
     #[error("lakepass does not own {}", .resources.join(", "))]
     NotOwned { resources: Vec<String> },
 
-    #[error("{caller} may not grant Lake Formation permissions on {}", .targets.join("; "))]
+    #[error("{caller} may not grant or revoke Lake Formation permissions on {}", .targets.join("; "))]
     CannotGrant { caller: String, targets: Vec<String> },
 
     #[error("{} not found in the Glue Data Catalog of account {account} in {region}", .missing.join(", "))]
@@ -64,6 +64,9 @@ pub enum Error {
 
     #[error("the state file {path} is unreadable: {problem}")]
     State { path: PathBuf, problem: String },
+
+    #[error("the state file {path} records resources in {what} {recorded}, but this run is for {what} {now}")]
+    WrongPlace { path: PathBuf, what: String, recorded: String, now: String },
 
     #[error("{0}")]
     Other(String),
@@ -93,6 +96,9 @@ impl Error {
             Error::NotInCatalog { .. } => "create them in Glue first, or remove them from the deployment's values".into(),
             Error::PolicyTooLarge { .. } => "choose fewer databases or tables (a database without a table list is one ARN), or split the deployment in two".into(),
             Error::NeedsYes { .. } => "review it with --plan, then pass --yes".into(),
+            Error::WrongPlace { what, recorded, .. } => format!(
+                "run with the {what} {recorded} (e.g. `lakepass teardown` there) before using another {what}, or give this deployment another name; do not move the state file aside, that would orphan what it records"
+            ),
             Error::Locked { .. } => "wait for the other run to finish; the lock is released when it exits".into(),
             Error::State { .. } => "restore the file from version control, or move it aside and run again: lakepass recovers what it owns from the ownership tags in AWS".into(),
             _ => return None,

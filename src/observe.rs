@@ -24,6 +24,9 @@ pub struct Observed {
     pub grants: BTreeMap<(Principal, LfTarget), BTreeSet<String>>,
     /// Databases and tables the desired grants name that the Glue catalog lacks.
     pub missing_in_catalog: Vec<String>,
+    /// Databases to grant on whose new tables default to IAM_ALLOWED_PRINCIPALS: IAM alone
+    /// governs them, and Lake Formation grants take effect only once they opt in.
+    pub iam_governed: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +135,7 @@ pub async fn observe(
             _ => None,
         })
         .collect();
-    obs.missing_in_catalog = missing_in_catalog(aws, caller, &granting).await?;
+    (obs.missing_in_catalog, obs.iam_governed) = check_catalog(aws, caller, &granting).await?;
     Ok(obs)
 }
 
@@ -354,12 +357,26 @@ fn matches_target(resource: Option<&lft::Resource>, target: &LfTarget) -> bool {
     }
 }
 
-async fn missing_in_catalog(aws: &Aws, caller: &str, targets: &BTreeSet<LfTarget>) -> Result<Vec<String>, Error> {
+/// Which targets the catalog lacks, and which databases IAM alone governs.
+async fn check_catalog(
+    aws: &Aws,
+    caller: &str,
+    targets: &BTreeSet<LfTarget>,
+) -> Result<(Vec<String>, Vec<String>), Error> {
     let mut missing = Vec::new();
+    let mut iam_governed = Vec::new();
     let databases: BTreeSet<&str> = targets.iter().map(LfTarget::database).collect();
     for db in &databases {
         match aws.glue.get_database().name(*db).send().await {
-            Ok(_) => {}
+            Ok(out) => {
+                let defaults = out.database().map(|d| d.create_table_default_permissions()).unwrap_or_default();
+                let iam_allowed = defaults.iter().any(|p| {
+                    p.principal().and_then(|p| p.data_lake_principal_identifier()) == Some("IAM_ALLOWED_PRINCIPALS")
+                });
+                if iam_allowed {
+                    iam_governed.push(db.to_string());
+                }
+            }
             Err(e) if is_not_found(&e) => missing.push(format!("database {db}")),
             Err(e) => return Err(classify("glue:GetDatabase", caller, e)),
         }
@@ -376,7 +393,7 @@ async fn missing_in_catalog(aws: &Aws, caller: &str, targets: &BTreeSet<LfTarget
             }
         }
     }
-    Ok(missing)
+    Ok((missing, iam_governed))
 }
 
 /// Lake Formation targets the caller may not grant on: empty when the caller is a data

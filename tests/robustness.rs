@@ -222,3 +222,21 @@ async fn usage_errors_exit_1_not_the_changes_code() {
     let help = w.run(&["--help"]).ok();
     assert!(help.stdout.contains("provision") && help.stdout.contains("teardown"));
 }
+
+#[tokio::test]
+async fn a_new_keys_secret_is_handed_over_even_when_a_later_step_fails() {
+    let w = World::new().await;
+    w.secoda(USER_VALUES);
+    w.proxy.fail_grants_with_invalid_principal(1000);
+    let secret_path = w.dir.path().join("secret");
+    let run = w.run(&["provision", "--yes", "--secret-file", secret_path.to_str().unwrap()]).fails();
+    assert!(run.stderr.contains("still refuses the new principal"), "{}", run.stderr);
+    let keys = w.access_keys("secoda-glue-user").await;
+    assert_eq!(keys.len(), 1);
+    assert!(run.stdout.contains(&keys[0]), "{}", run.stdout);
+    assert!(std::fs::read_to_string(&secret_path).unwrap().trim().len() >= 20, "secret written despite the failure");
+    // The next run finishes the grants and keeps the key.
+    w.proxy.fail_grants_with_invalid_principal(0);
+    w.run(&["provision", "--yes"]).ok();
+    assert_eq!(w.access_keys("secoda-glue-user").await, keys);
+}

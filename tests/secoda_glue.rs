@@ -366,3 +366,19 @@ async fn propagation_that_never_ends_fails_bounded_and_the_next_run_finishes() {
     assert!(run.stdout.contains("Plan: 4 to create, 0 to update, 0 to delete."), "{}", run.stdout);
     assert_eq!(w.grants_to(&role_arn("secoda-glue-role")).await.len(), 4);
 }
+
+#[tokio::test]
+async fn the_plan_says_when_iam_alone_governs_a_database() {
+    let w = World::new().await;
+    {
+        use aws_sdk_glue::types::{DataLakePrincipal, DatabaseInput, PrincipalPermissions};
+        let everyone = DataLakePrincipal::builder().data_lake_principal_identifier("IAM_ALLOWED_PRINCIPALS").build();
+        let defaults = PrincipalPermissions::builder().principal(everyone).permissions("ALL".into()).build();
+        let input = DatabaseInput::builder().name("legacy").create_table_default_permissions(defaults).build().unwrap();
+        w.aws.glue.create_database().database_input(input).send().await.unwrap();
+    }
+    w.secoda(&ROLE_VALUES.replace("[sales, marketing]", "[sales, legacy]"));
+    let plan = w.run(&["provision", "--plan"]).ok();
+    let note = plan.stdout.lines().find(|l| l.starts_with("note: Lake Formation does not govern")).unwrap_or_default();
+    assert!(note.contains("legacy") && !note.contains("sales"), "{}", plan.stdout);
+}

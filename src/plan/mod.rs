@@ -180,6 +180,12 @@ pub fn plan(input: &Input) -> Result<Plan, Error> {
             p.removed(address, owned);
         }
     }
+    if !input.observed.iam_governed.is_empty() {
+        p.plan.notes.push(format!(
+            "Lake Formation does not govern {} yet (new tables default to IAM_ALLOWED_PRINCIPALS): IAM policy alone decides access there, and the grants take effect once the databases use Lake Formation permissions",
+            input.observed.iam_governed.join(", ")
+        ));
+    }
     let mut plan = p.plan;
     // Creates and updates in dependency order, then deletes in reverse.
     let (mut deletes, mut rest): (Vec<Action>, Vec<Action>) =

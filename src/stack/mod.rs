@@ -161,7 +161,11 @@ impl Stack {
         let ids: Vec<&str> = self.resources.iter().map(|r| r.id()).collect();
         let mut unique = std::collections::BTreeSet::new();
         for r in &self.resources {
-            if !unique.insert(r.id()) && !matches!(r, ResourceTemplate::Grants { .. }) {
+            let is_grants = matches!(r, ResourceTemplate::Grants { .. });
+            if !is_grants && r.id() == "grants" {
+                return Err(fail("the id `grants` is reserved for grants resources".into()));
+            }
+            if !unique.insert(r.id()) && !is_grants {
                 return Err(fail(format!("two resources have the id {}; give one an `id`", r.id())));
             }
         }
