@@ -65,10 +65,31 @@ pub struct Context<'a> {
     pub store: &'a Store,
     /// How long to wait for IAM changes to reach Lake Formation.
     pub propagation: Duration,
+    pub progress: &'a dyn Progress,
 }
 
-fn progress(line: &str) {
-    eprintln!("{line}");
+/// Where apply reports what it does: lines on stderr for `provision`, bars for the wizard.
+pub trait Progress {
+    /// Apply is about to run `total` actions.
+    fn begin(&self, _total: usize) {}
+    /// One action succeeded.
+    fn done(&self, action: &Action);
+    /// Apply is waiting (for IAM propagation); says what for.
+    fn waiting(&self, message: &str);
+    fn finish(&self) {}
+}
+
+/// One line per action on stderr.
+pub struct Lines;
+
+impl Progress for Lines {
+    fn done(&self, action: &Action) {
+        eprintln!("  {} {}", action.change.symbol(), action.resource.describe());
+    }
+
+    fn waiting(&self, message: &str) {
+        eprintln!("  {message}");
+    }
 }
 
 /// Fault injection for the tests of interrupted runs: with
@@ -97,6 +118,7 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &m
         cx.store.save(state)?;
     }
     let mut done = 0;
+    cx.progress.begin(plan.actions.len());
     let mut i = 0;
     while i < plan.actions.len() {
         // A run of Lake Formation actions goes out in batches.
@@ -117,9 +139,10 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &m
         crash_point(&mut done);
         action.record_into(state, cx.facts, key_id);
         cx.store.save(state)?;
-        progress(&format!("  {} {}", action.change.symbol(), action.resource.describe()));
+        cx.progress.done(action);
         i += 1;
     }
+    cx.progress.finish();
     Ok(())
 }
 
@@ -196,7 +219,8 @@ async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, Secre
                             && e.message().is_some_and(|m| m.contains("Invalid principal"))
                             && Instant::now() < deadline =>
                     {
-                        progress(&format!("  waiting for IAM to accept the trust policy principal of role {name}..."));
+                        cx.progress
+                            .waiting(&format!("waiting for IAM to accept the trust policy principal of role {name}..."));
                         tokio::time::sleep(Duration::from_secs(3)).await;
                     }
                     Err(e) => return Err(classify("iam:CreateRole", c, e)),
@@ -411,7 +435,7 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State, d
             let was_pending = pending.iter().any(|e| e.action == i);
             if was_pending && !retry.contains(&i) && !fatal_has(&fatal, a) {
                 a.record_into(state, cx.facts, None);
-                progress(&format!("  {} {}", a.change.symbol(), a.resource.describe()));
+                cx.progress.done(a);
             }
         }
         cx.store.save(state)?;
@@ -431,8 +455,8 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State, d
             });
         }
         if !told {
-            progress(&format!(
-                "  waiting for IAM to propagate the new principal to Lake Formation (retrying for up to {} s)...",
+            cx.progress.waiting(&format!(
+                "waiting for IAM to propagate the new principal to Lake Formation (retrying for up to {} s)...",
                 cx.propagation.as_secs()
             ));
             told = true;

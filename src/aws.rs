@@ -13,6 +13,7 @@ use std::time::Duration;
 
 /// The clients lakepass uses, for one account and region.
 pub struct Aws {
+    pub athena: aws_sdk_athena::Client,
     pub iam: aws_sdk_iam::Client,
     pub lf: aws_sdk_lakeformation::Client,
     pub glue: aws_sdk_glue::Client,
@@ -70,6 +71,7 @@ impl Aws {
             });
         };
         Ok(Aws {
+            athena: aws_sdk_athena::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
             lf: aws_sdk_lakeformation::Client::new(&config),
             glue: aws_sdk_glue::Client::new(&config),

@@ -41,6 +41,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Set up an integration step by step: asks, checks, plans, applies, hands over.
+    Wizard(WizardArgs),
     /// Plan (--plan) or apply a deployment: create or update what it needs.
     Provision(ProvisionArgs),
     /// Remove exactly what lakepass created for a deployment, then its state.
@@ -73,6 +75,26 @@ pub struct ProvisionArgs {
     /// create. lakepass then manages them, and teardown deletes them.
     #[arg(long)]
     pub adopt: bool,
+
+    /// Write a new access key's secret only to this file (mode 0600), not to stdout.
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WizardArgs {
+    /// The stack to set up (default: ask).
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+
+    /// Run without a terminal, with the answers (the deployment's value keys) in this
+    /// YAML file. Without --yes it saves the deployment and shows the plan, changing nothing.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+
+    /// With --answers: apply the plan.
+    #[arg(long, short = 'y', requires = "answers")]
+    pub yes: bool,
 
     /// Write a new access key's secret only to this file (mode 0600), not to stdout.
     #[arg(long, value_name = "PATH")]

@@ -1,20 +1,20 @@
 //! The project config, `lakepass.yaml`: named deployments, each a stack with values.
 
 use crate::error::Error;
-use crate::stack::Values;
+use crate::stack::{Stack, Values};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "lakepass.yaml";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub deployments: BTreeMap<String, Deployment>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Deployment {
     pub stack: String,
@@ -43,6 +43,13 @@ impl Project {
         Ok(Project { path: path.to_path_buf(), config })
     }
 
+    /// This project with `deployment` added or replaced (in memory only).
+    pub fn with(&self, name: &str, deployment: Deployment) -> Project {
+        let mut p = self.clone();
+        p.config.deployments.insert(name.to_string(), deployment);
+        p
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         let parent = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         parent.join(".lakepass")
@@ -64,6 +71,100 @@ impl Project {
             }
         }
     }
+}
+
+/// Writes `deployment` into the config file at `path` (created if missing), replacing the
+/// block of a deployment of that name or appending one. Every other line of the file —
+/// other deployments, comments — stays byte for byte. Values are written in the stack's
+/// parameter order as JSON scalars and flow lists, which YAML reads as written.
+pub fn upsert_deployment(path: &Path, name: &str, deployment: &Deployment, stack: &Stack) -> Result<(), Error> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::Io { what: format!("read {}", path.display()), source: e }),
+    };
+    let before = match &old {
+        Some(text) => Some(parse(text, path)?),
+        None => None,
+    };
+    let new = match &old {
+        None => format!("deployments:\n{}", block(name, deployment, stack, "  ")),
+        Some(text) => splice(text, name, deployment, stack),
+    };
+    // The result must parse, hold this deployment as given and every other one unchanged.
+    let after = parse(&new, path)?;
+    let mut expected = before.unwrap_or_default();
+    expected.deployments.insert(name.to_string(), deployment.clone());
+    if after != expected {
+        return Err(Error::Config {
+            path: path.to_path_buf(),
+            problem: format!("could not update deployment {name} in place without changing the rest; edit the file by hand"),
+        });
+    }
+    let tmp = path.with_extension("yaml.tmp");
+    let io = |e| Error::Io { what: format!("write {}", path.display()), source: e };
+    std::fs::write(&tmp, new).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn block(name: &str, d: &Deployment, stack: &Stack, indent: &str) -> String {
+    let mut out = format!("{indent}{name}:\n{indent}  stack: {}\n", d.stack);
+    if let Some(r) = &d.region {
+        out.push_str(&format!("{indent}  region: {r}\n"));
+    }
+    out.push_str(&format!("{indent}  values:\n"));
+    let mut keys: Vec<&String> = d.values.keys().collect();
+    let order = |k: &String| stack.parameters.iter().position(|p| &p.name == k).unwrap_or(usize::MAX);
+    keys.sort_by_key(|k| order(k));
+    for k in keys {
+        out.push_str(&format!("{indent}    {k}: {}\n", d.values[k]));
+    }
+    out
+}
+
+/// Replaces or appends the deployment's block in the config text.
+fn splice(text: &str, name: &str, d: &Deployment, stack: &Stack) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent_of = |l: &str| l.len() - l.trim_start().len();
+    let content = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let top = lines.iter().position(|l| l.starts_with("deployments:")).unwrap_or(0);
+    let child = lines[top + 1..].iter().find(|l| content(l)).map(|l| indent_of(l)).unwrap_or(2).max(1);
+    let indent = " ".repeat(child);
+    let start = lines
+        .iter()
+        .enumerate()
+        .skip(top + 1)
+        .find(|(_, l)| indent_of(l) == child && l.trim_start().strip_prefix(name).is_some_and(|r| r.trim_end() == ":"))
+        .map(|(i, _)| i);
+    let new_block = block(name, d, stack, &indent);
+    let mut out = String::new();
+    match start {
+        Some(s) => {
+            let end = (s + 1..lines.len()).find(|&i| content(lines[i]) && indent_of(lines[i]) <= child).unwrap_or(lines.len());
+            // Trailing blank lines and comments before the next block belong to it.
+            let mut end_block = end;
+            while end_block > s + 1 && !content(lines[end_block - 1]) {
+                end_block -= 1;
+            }
+            for l in &lines[..s] {
+                out.push_str(l);
+                out.push('\n');
+            }
+            out.push_str(&new_block);
+            for l in &lines[end_block..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        None => {
+            out.push_str(text);
+            if !text.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&new_block);
+        }
+    }
+    out
 }
 
 /// Parses config text; errors carry the line and column.
@@ -138,5 +239,42 @@ deployments:
         let p = Project { path: "lakepass.yaml".into(), config: parse(&two, Path::new("x")).unwrap() };
         assert!(matches!(p.deployment(None), Err(Error::WhichDeployment { .. })));
         assert_eq!(p.state_dir(), Path::new("./.lakepass"));
+    }
+
+    fn deployment(values: serde_json::Value) -> Deployment {
+        Deployment { stack: "secoda-glue".into(), region: Some("us-east-1".into()), values: values.as_object().unwrap().clone() }
+    }
+
+    #[test]
+    fn upsert_creates_a_file_that_parses_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lakepass.yaml");
+        let stack = Stack::shipped("secoda-glue").unwrap();
+        let d = deployment(serde_json::json!({"databases": ["sales"], "access": "role", "external_id": "x:y z"}));
+        upsert_deployment(&path, "secoda", &d, &stack).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.find("access").unwrap() < text.find("external_id").unwrap(), "stack order: {text}");
+        assert_eq!(parse(&text, &path).unwrap().deployments["secoda"], d);
+    }
+
+    #[test]
+    fn upsert_leaves_other_deployments_and_comments_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lakepass.yaml");
+        let stack = Stack::shipped("secoda-glue").unwrap();
+        let other = "  # the analytics team's\n  other:\n    stack: secoda-glue\n    values: {databases: [x]}  # keep\n";
+        let original = format!("# top comment\ndeployments:\n{other}\n  secoda:\n    stack: secoda-glue\n    values:\n      databases: [old]\n");
+        std::fs::write(&path, &original).unwrap();
+        let d = deployment(serde_json::json!({"databases": ["new"]}));
+        upsert_deployment(&path, "secoda", &d, &stack).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(&format!("# top comment\ndeployments:\n{other}")), "{text}");
+        assert!(!text.contains("old"), "{text}");
+        assert_eq!(parse(&text, &path).unwrap().deployments["secoda"], d);
+        // A new name is appended, and the rest stays.
+        upsert_deployment(&path, "third", &d, &stack).unwrap();
+        let again = std::fs::read_to_string(&path).unwrap();
+        assert!(again.starts_with(&text), "{again}");
+        assert_eq!(parse(&again, &path).unwrap().deployments.len(), 3);
     }
 }

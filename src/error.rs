@@ -59,6 +59,12 @@ pub enum Error {
     #[error("nothing was changed")]
     Declined,
 
+    #[error("cancelled: nothing was written and nothing was created")]
+    Cancelled,
+
+    #[error("the wizard needs a terminal, and standard input is not one")]
+    NeedsTerminal,
+
     #[error("another lakepass run holds the lock {path}")]
     Locked { path: PathBuf },
 
@@ -96,6 +102,9 @@ impl Error {
             Error::NotInCatalog { .. } => "create them in Glue first, or remove them from the deployment's values".into(),
             Error::PolicyTooLarge { .. } => "choose fewer databases or tables (a database without a table list is one ARN), or split the deployment in two".into(),
             Error::NeedsYes { .. } => "review it with --plan, then pass --yes".into(),
+            Error::NeedsTerminal => {
+                "run it in a terminal, or give the answers in a file: lakepass wizard --answers FILE [--yes]".into()
+            }
             Error::WrongPlace { what, recorded, .. } => format!(
                 "run with the {what} {recorded} (e.g. `lakepass teardown` there) before using another {what}, or give this deployment another name; do not move the state file aside, that would orphan what it records"
             ),

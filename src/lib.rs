@@ -13,7 +13,8 @@
 //! - [`output`]: the plan as text for people and JSON for machines.
 //!
 //! [`aws`] builds the SDK clients and turns SDK errors into [`error::Error`]s that name the
-//! fix; [`commands`] strings the stages together for each subcommand; [`cli`] is clap.
+//! fix; [`commands`] strings the stages together for each subcommand; [`wizard`] runs the
+//! interview flows (`wizard/*.yaml`) in front of them; [`cli`] is clap.
 
 pub mod apply;
 pub mod aws;
@@ -29,3 +30,4 @@ pub mod policy;
 pub mod render;
 pub mod stack;
 pub mod state;
+pub mod wizard;

@@ -42,6 +42,15 @@ fn main() {
             }
             Command::Teardown(a) => commands::teardown(&global, &TeardownOpts { plan_only: a.plan, yes: a.yes }).await,
             Command::Status => commands::status(&global).await,
+            Command::Wizard(a) => {
+                let opts = lakepass::wizard::WizardOpts {
+                    stack: a.stack,
+                    answers: a.answers,
+                    yes: a.yes,
+                    secret_file: a.secret_file,
+                };
+                lakepass::wizard::wizard(&global, &opts).await
+            }
             Command::Stacks => commands::stacks(),
         }
     });

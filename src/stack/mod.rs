@@ -7,7 +7,7 @@
 
 mod params;
 
-pub use params::{ParamType, Parameter, Values, validate_values};
+pub use params::{ParamType, Parameter, Values, check_bucket, check_external_id, check_value, validate_values};
 
 use crate::error::Error;
 use serde::Deserialize;

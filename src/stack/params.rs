@@ -80,7 +80,7 @@ pub fn validate_values(stack: &Stack, raw: &Values, field: &str) -> Result<Value
                 fix: format!("add it{}", p.help.as_deref().map(|h| format!(": {h}")).unwrap_or_default()),
             });
         };
-        out.insert(p.name.clone(), check(p, v, &name)?);
+        out.insert(p.name.clone(), check_value(p, v, &name)?);
     }
     check_table_map_keys(stack, &out, field)?;
     Ok(out)
@@ -90,7 +90,8 @@ fn bad(field: &str, problem: impl Into<String>, fix: impl Into<String>) -> Error
     Error::Value { field: field.to_string(), problem: problem.into(), fix: fix.into() }
 }
 
-fn check(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error> {
+/// Checks one value of a parameter (naming `field` in the error) and returns it normalized.
+pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error> {
     match p.kind {
         ParamType::Choice => {
             let s = string(v, field)?;

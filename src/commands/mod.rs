@@ -1,0 +1,173 @@
+//! The commands: each loads what it needs, calls the stages in order and reports.
+//!
+//! Results go to stdout; progress, prompts and warnings to stderr. Input is checked before
+//! any AWS call, and nothing is changed before the plan has been shown and confirmed.
+
+mod provision;
+mod status;
+mod teardown;
+
+pub use provision::{Handoff, Prepared, execute, prepare, provision};
+pub use status::status;
+pub use teardown::teardown;
+
+use crate::aws::{Aws, Connect};
+use crate::config::{Deployment, Project};
+use crate::error::Error;
+use crate::model::{Facts, Resource};
+use crate::stack::{Stack, Values, validate_values};
+use crate::state::{State, Store};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Options every command shares.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub config: PathBuf,
+    pub deployment: Option<String>,
+    pub connect: Connect,
+    pub stack_file: Option<PathBuf>,
+    /// How long to retry while IAM changes propagate to Lake Formation.
+    pub propagation: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionOpts {
+    pub plan_only: bool,
+    pub json: bool,
+    pub detailed_exitcode: bool,
+    pub yes: bool,
+    pub adopt: bool,
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TeardownOpts {
+    pub plan_only: bool,
+    pub yes: bool,
+}
+
+/// A deployment loaded and checked, not yet connected.
+pub struct Loaded {
+    pub project: Project,
+    pub name: String,
+    pub deployment: Deployment,
+    pub stack: Stack,
+}
+
+impl Loaded {
+    pub(crate) fn new(g: &Global, name: Option<&str>) -> Result<Loaded, Error> {
+        let project = Project::load(&g.config)?;
+        let (name, deployment) = project.deployment(name)?;
+        let deployment = deployment.clone();
+        Loaded::with(g, project, name, deployment)
+    }
+
+    /// A deployment that may not be in the config file yet (the wizard's).
+    pub(crate) fn with(g: &Global, project: Project, name: String, deployment: Deployment) -> Result<Loaded, Error> {
+        let stack = match &g.stack_file {
+            Some(path) => Stack::from_file(path)?,
+            None => Stack::shipped(&deployment.stack)?,
+        };
+        if stack.name != deployment.stack {
+            return Err(Error::Value {
+                field: format!("deployments.{name}.stack"),
+                problem: format!("is {}, but the stack file is {}", deployment.stack, stack.name),
+                fix: "make the deployment's stack match the stack file's name".into(),
+            });
+        }
+        Ok(Loaded { project, name, deployment, stack })
+    }
+
+    pub(crate) fn values(&self) -> Result<Values, Error> {
+        validate_values(&self.stack, &self.deployment.values, &format!("deployments.{}.values", self.name))
+    }
+
+    pub(crate) async fn connect(&self, g: &Global) -> Result<(Aws, Facts, String), Error> {
+        let mut connect = g.connect.clone();
+        if connect.region.is_none() {
+            connect.region = self.deployment.region.clone();
+        }
+        let aws = Aws::connect(&connect).await?;
+        let (facts, caller) = aws.whoami().await?;
+        Ok((aws, facts, caller))
+    }
+
+    /// Opens and locks the state, for a run that may change things.
+    pub(crate) fn open_state(&self, facts: &Facts) -> Result<(Store, State), Error> {
+        let store = Store::open(&self.project.state_dir(), &self.name)?;
+        let state = store.load()?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
+        check_place(&state, facts, store.path())?;
+        Ok((store, state))
+    }
+
+    /// Reads the state without the lock, for a run that only looks.
+    pub(crate) fn peek_state(&self, facts: &Facts) -> Result<State, Error> {
+        let path = self.project.state_dir().join(format!("{}.json", self.name));
+        let state = Store::peek(&path)?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
+        check_place(&state, facts, &path)?;
+        Ok(state)
+    }
+}
+
+/// A state belongs to one account and region: acting on it from another would orphan what
+/// it records there.
+pub(crate) fn check_place(state: &State, facts: &Facts, path: &Path) -> Result<(), Error> {
+    let elsewhere = |what: &str, recorded: &str, now: &str| Error::WrongPlace {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        recorded: recorded.to_string(),
+        now: now.to_string(),
+    };
+    if state.resources.is_empty() {
+        return Ok(());
+    }
+    if let Some(account) = &state.account
+        && account != &facts.account
+    {
+        return Err(elsewhere("account", account, &facts.account));
+    }
+    if let Some(region) = &state.region
+        && region != &facts.region
+    {
+        return Err(elsewhere("region", region, &facts.region));
+    }
+    Ok(())
+}
+
+pub(crate) fn observe_items(desired: &[Resource], state: &State) -> Vec<Resource> {
+    let mut items: Vec<Resource> = desired.to_vec();
+    items.extend(state.resources.values().map(|o| o.resource.clone()));
+    items
+}
+
+pub(crate) fn confirm(what: &str, yes: bool) -> Result<(), Error> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::NeedsYes { what: what.to_string() });
+    }
+    let ok = dialoguer::Confirm::new()
+        .with_prompt(format!("{what}?"))
+        .default(false)
+        .interact()
+        .map_err(|e| Error::Other(format!("could not read the answer: {e}")))?;
+    if ok { Ok(()) } else { Err(Error::Declined) }
+}
+
+pub(crate) fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// `lakepass stacks`.
+pub fn stacks() -> Result<i32, Error> {
+    for s in Stack::all_shipped()? {
+        print(&format!("{:<14} {}\n", s.name, s.description));
+    }
+    Ok(0)
+}
+

@@ -1,0 +1,234 @@
+//! `lakepass provision`: plan, confirm, apply, hand over. The wizard runs the same
+//! [`prepare`] and [`execute`].
+
+use super::*;
+use crate::apply::{self, Applied, Progress};
+use crate::observe;
+use crate::output::{self, Heading, Style};
+use crate::plan::{self, Plan};
+use crate::render::render;
+
+/// `lakepass provision [--plan]`. Returns the exit code.
+pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
+    let loaded = Loaded::new(g, g.deployment.as_deref())?;
+    let mut p = prepare(g, loaded, o.adopt).await?;
+    if o.plan_only {
+        if !p.blocked.is_empty() {
+            p.plan.notes.push(format!(
+                "applying will fail: {} may not grant Lake Formation permissions on {}; make it a data lake administrator first",
+                p.caller,
+                p.blocked.join("; ")
+            ));
+        }
+        if o.json {
+            print(&format!("{}\n", serde_json::to_string_pretty(&output::plan_json(&p.plan, &p.heading())).expect("json")));
+        } else {
+            print(&p.plan_text());
+        }
+        return Ok(if o.detailed_exitcode && p.plan.has_changes() { 2 } else { 0 });
+    }
+    p.check_can_apply()?;
+    print(&p.plan_text());
+    if p.plan.has_changes() {
+        confirm(&format!("Apply these changes to account {}", p.facts.account), o.yes)?;
+    }
+    let handoff = execute(g, p, o.secret_file.as_deref(), &apply::Lines).await?;
+    print(&handoff.plain());
+    Ok(0)
+}
+
+/// A deployment observed and planned, ready to show and apply.
+pub struct Prepared {
+    pub loaded: Loaded,
+    pub values: Values,
+    pub aws: Aws,
+    pub facts: Facts,
+    pub caller: String,
+    pub store: Store,
+    pub state: State,
+    pub plan: Plan,
+    /// Lake Formation targets the caller may not grant on.
+    pub blocked: Vec<String>,
+}
+
+impl Prepared {
+    pub fn heading(&self) -> Heading<'_> {
+        Heading { deployment: &self.loaded.name, stack: &self.loaded.stack.name, facts: &self.facts }
+    }
+
+    pub fn plan_text(&self) -> String {
+        output::plan_text(&self.plan, &self.heading(), Style::detect())
+    }
+
+    /// Refuses, before any change, a plan the caller could not finish.
+    pub fn check_can_apply(&self) -> Result<(), Error> {
+        if self.blocked.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::CannotGrant { caller: self.caller.clone(), targets: self.blocked.clone() })
+        }
+    }
+}
+
+/// Checks values, connects, observes and plans. Changes nothing (but takes the lock).
+pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool) -> Result<Prepared, Error> {
+    let values = loaded.values()?;
+    let (aws, facts, caller) = loaded.connect(g).await?;
+    let desired = render(&loaded.stack, &values, &facts, &loaded.name)?;
+    let (store, mut state) = loaded.open_state(&facts)?;
+    state.account.get_or_insert_with(|| facts.account.clone());
+    state.region.get_or_insert_with(|| facts.region.clone());
+    let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), &desired).await?;
+    let plan = plan::plan(&plan::Input {
+        deployment: &loaded.name,
+        facts: &facts,
+        desired: &desired,
+        observed: &observed,
+        state: &state,
+        adopt,
+    })?;
+    let needed = plan::grants_needed(&plan);
+    let blocked = if needed.is_empty() { Vec::new() } else { observe::grant_blockers(&aws, &caller, &needed).await? };
+    Ok(Prepared { loaded, values, aws, facts, caller, store, state, plan, blocked })
+}
+
+/// Applies a prepared plan and returns what to hand to the vendor. A new key's secret is
+/// handed over (printed, or written to `secret_file`) even when a later step fails.
+pub async fn execute(
+    g: &Global,
+    p: Prepared,
+    secret_file: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Handoff, Error> {
+    let Prepared { loaded, values, aws, facts, caller, store, mut state, plan, .. } = p;
+    // A new key's secret exists once: make sure it can be written before creating it.
+    let secret_out = match secret_file {
+        Some(path) if creates_access_key(&plan) => Some(SecretFile::prepare(path)?),
+        _ => None,
+    };
+    let cx = apply::Context {
+        aws: &aws,
+        caller: &caller,
+        facts: &facts,
+        deployment: &loaded.name,
+        stack: &loaded.stack.name,
+        store: &store,
+        propagation: g.propagation,
+        progress,
+    };
+    let mut applied = Applied::default();
+    if let Err(e) = apply::apply(&cx, &plan, &mut state, &mut applied).await {
+        if applied.access_key.is_some() {
+            print(&Handoff::new(&loaded, &facts, &values, &state, applied, secret_out)?.plain());
+        }
+        return Err(e);
+    }
+    let before = (state.values.clone(), state.account.clone(), state.region.clone());
+    state.values = serde_json::Value::Object(values.clone());
+    state.account = Some(facts.account.clone());
+    state.region = Some(facts.region.clone());
+    if plan.has_changes() || before != (state.values.clone(), state.account.clone(), state.region.clone()) {
+        store.save(&mut state)?;
+    }
+    if plan.has_changes() {
+        eprintln!("{}", output::applied(&plan));
+    }
+    Handoff::new(&loaded, &facts, &values, &state, applied, secret_out)
+}
+
+fn creates_access_key(plan: &Plan) -> bool {
+    plan.actions.iter().flat_map(|a| &a.steps).any(|s| matches!(s, plan::Step::CreateAccessKey { .. }))
+}
+
+/// A file opened (mode 0600) before the key exists, written once it does.
+struct SecretFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl SecretFile {
+    fn prepare(path: &Path) -> Result<SecretFile, Error> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |e| Error::Io { what: format!("open the secret file {}", path.display()), source: e };
+        let file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(io)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        Ok(SecretFile { path: path.to_path_buf(), file })
+    }
+
+    fn write(mut self, secret: &str) -> Result<PathBuf, Error> {
+        let io = |e| Error::Io { what: format!("write the secret to {}", self.path.display()), source: e };
+        self.file.set_len(0).map_err(io)?;
+        self.file.write_all(secret.as_bytes()).map_err(io)?;
+        self.file.write_all(b"\n").map_err(io)?;
+        self.file.sync_all().map_err(io)?;
+        Ok(self.path)
+    }
+}
+
+/// What to paste into the vendor's form, and how to go on.
+#[derive(Debug)]
+pub struct Handoff {
+    pub stack: String,
+    pub deployment: String,
+    /// (label, value) rows; a new secret appears here once.
+    pub rows: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+impl Handoff {
+    fn new(
+        loaded: &Loaded,
+        facts: &Facts,
+        values: &Values,
+        state: &State,
+        applied: Applied,
+        secret_file: Option<SecretFile>,
+    ) -> Result<Handoff, Error> {
+        let mut rows = Vec::new();
+        let mut notes = Vec::new();
+        for owned in state.resources.values() {
+            match &owned.resource {
+                Resource::Role { .. } => {
+                    rows.push(("role ARN".into(), owned.arn.clone().unwrap_or_default()));
+                    if let Some(id) = values.get("external_id").and_then(|v| v.as_str()) {
+                        rows.push(("external ID".into(), id.to_string()));
+                    }
+                }
+                Resource::AccessKey { .. } => {
+                    rows.push(("access key ID".into(), owned.access_key_id.clone().unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+        rows.push(("region".into(), facts.region.clone()));
+        match (applied.access_key, secret_file) {
+            (Some((_, secret)), Some(file)) => {
+                let path = file.write(secret.expose())?;
+                rows.push(("secret key".into(), format!("written to {} (mode 0600)", path.display())));
+            }
+            (Some((_, secret)), None) => {
+                rows.push(("secret key".into(), secret.expose().to_string()));
+                notes.push("the secret key is shown once: lakepass does not keep it".into());
+            }
+            (None, _) => {
+                if state.resources.values().any(|o| matches!(o.resource, Resource::AccessKey { .. })) {
+                    rows.push(("secret key".into(), "shown when the key was created; lakepass does not keep it".into()));
+                }
+            }
+        }
+        Ok(Handoff { stack: loaded.stack.name.clone(), deployment: loaded.name.clone(), rows, notes })
+    }
+
+    /// Plain lines, for `provision`.
+    pub fn plain(&self) -> String {
+        let mut out = format!("\nConnect {} (deployment {}):\n", self.stack, self.deployment);
+        for (label, value) in &self.rows {
+            out.push_str(&format!("  {:<15} {value}\n", format!("{label}:")));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("  ({n})\n"));
+        }
+        out
+    }
+}

@@ -1,0 +1,62 @@
+//! `lakepass status`: each resource's condition, per deployment.
+
+use super::*;
+use crate::observe;
+use crate::plan;
+use crate::render::render;
+
+/// `lakepass status`: per deployment, each resource's condition.
+pub async fn status(g: &Global) -> Result<i32, Error> {
+    let project = Project::load(&g.config)?;
+    let names: Vec<String> = match &g.deployment {
+        Some(n) => vec![n.clone()],
+        None => project.config.deployments.keys().cloned().collect(),
+    };
+    let mut worst = 0;
+    for name in names {
+        match status_of(g, &name).await {
+            Ok(text) => print(&text),
+            Err(e) => {
+                print(&format!("{name}: error: {e}\n"));
+                worst = 1;
+            }
+        }
+    }
+    Ok(worst)
+}
+
+async fn status_of(g: &Global, name: &str) -> Result<String, Error> {
+    let loaded = Loaded::new(g, Some(name))?;
+    let values = loaded.values()?;
+    let (aws, facts, caller) = loaded.connect(g).await?;
+    let desired = render(&loaded.stack, &values, &facts, &loaded.name)?;
+    let state = loaded.peek_state(&facts)?;
+    let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), &desired).await?;
+    let plan = plan::plan(&plan::Input {
+        deployment: &loaded.name,
+        facts: &facts,
+        desired: &desired,
+        observed: &observed,
+        state: &state,
+        adopt: false,
+    })?;
+    let mut out =
+        format!("{} (stack {}, account {}, {}):\n", loaded.name, loaded.stack.name, facts.account, facts.region);
+    for r in &desired {
+        let address = r.address();
+        let (condition, why) = match plan.actions.iter().find(|a| a.address == address) {
+            None => ("ok", String::new()),
+            Some(a) if a.change == plan::Change::Create && state.resources.contains_key(&address) => {
+                ("missing", format!(" ({})", a.reason))
+            }
+            Some(a) if a.change == plan::Change::Create => ("to create", String::new()),
+            Some(a) => ("drifted", format!(" ({})", a.reason)),
+        };
+        out.push_str(&format!("  {condition:<10} {}{why}\n", r.describe()));
+    }
+    for a in plan.actions.iter().filter(|a| a.change == plan::Change::Delete) {
+        out.push_str(&format!("  {:<10} {} ({})\n", "to remove", a.resource.describe(), a.reason));
+    }
+    Ok(out)
+}
+

@@ -1,0 +1,86 @@
+//! `lakepass teardown`: remove exactly what a deployment owns.
+
+use super::*;
+use crate::apply::{self, Applied};
+use crate::observe::{self, Observed};
+use crate::output::{self, Heading, Style};
+use crate::plan::{self, Plan};
+use crate::render::render;
+
+/// `lakepass teardown`.
+pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
+    let loaded = Loaded::new(g, g.deployment.as_deref())?;
+    let (aws, facts, caller) = loaded.connect(g).await?;
+    // The rendered resources let teardown find what an interrupted first run left before
+    // it could write state; with values no longer valid, state alone decides.
+    let candidates = match loaded.values() {
+        Ok(values) => render(&loaded.stack, &values, &facts, &loaded.name)?,
+        Err(e) => {
+            eprintln!("warning: {e}; tearing down only what the state file records");
+            Vec::new()
+        }
+    };
+    let (store, state) = loaded.open_state(&facts)?;
+    let observed: Observed = observe::observe(&aws, &facts, &caller, &observe_items(&candidates, &state), &[]).await?;
+    let mut owned = plan::discover(&candidates, &observed, &state, &loaded.name);
+    let mut plan: Plan = plan::plan(&plan::Input {
+        deployment: &loaded.name,
+        facts: &facts,
+        desired: &[],
+        observed: &observed,
+        state: &owned,
+        adopt: false,
+    })?;
+    for a in &mut plan.actions {
+        a.reason = format!("created by lakepass for deployment {}", loaded.name);
+    }
+    let needed = plan::grants_needed(&plan);
+    if !o.plan_only && !needed.is_empty() {
+        let blocked = observe::grant_blockers(&aws, &caller, &needed).await?;
+        if !blocked.is_empty() {
+            return Err(Error::CannotGrant { caller: caller.clone(), targets: blocked });
+        }
+    }
+    let heading = Heading { deployment: &loaded.name, stack: &loaded.stack.name, facts: &facts };
+    if !plan.has_changes() && owned.resources.is_empty() {
+        print(&format!(
+            "Nothing to tear down: deployment {} owns no resources in account {}.\n",
+            loaded.name, facts.account
+        ));
+        store.remove()?;
+        let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
+        return Ok(0);
+    }
+    print(&output::plan_text(&plan, &heading, Style::detect()));
+    if o.plan_only {
+        return Ok(0);
+    }
+    if plan.has_changes() {
+        confirm(&format!("Remove these resources from account {}", facts.account), o.yes)?;
+    }
+    let cx = apply::Context {
+        aws: &aws,
+        caller: &caller,
+        facts: &facts,
+        deployment: &loaded.name,
+        stack: &loaded.stack.name,
+        store: &store,
+        propagation: g.propagation,
+        progress: &apply::Lines,
+    };
+    apply::apply(&cx, &plan, &mut owned, &mut Applied::default()).await?;
+    if owned.resources.is_empty() {
+        store.remove()?;
+        let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
+        print(&format!(
+            "Teardown complete: removed {} resource(s); the state of {} is gone.\n",
+            plan.actions.len(),
+            loaded.name
+        ));
+        Ok(0)
+    } else {
+        let left: Vec<&String> = owned.resources.keys().collect();
+        Err(Error::Other(format!("teardown left resources it still records: {left:?}")))
+    }
+}
+

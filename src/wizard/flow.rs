@@ -1,0 +1,102 @@
+//! Flows: the interview for a stack, as data (`wizard/NAME.yaml`), embedded like stacks.
+
+use crate::error::Error;
+use crate::stack::Stack;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+const SHIPPED: &[(&str, &str)] = &[("secoda-glue", include_str!("../../wizard/secoda-glue.yaml"))];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    pub stack: String,
+    /// The deployment name written unless the user passes one.
+    pub deployment: String,
+    pub vendor: String,
+    pub intro: String,
+    pub questions: Vec<Question>,
+    pub handoff: HandoffText,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    /// The stack parameter this question fills.
+    pub param: String,
+    pub prompt: String,
+    /// For a choice: a label per choice value.
+    #[serde(default)]
+    pub choices: BTreeMap<String, String>,
+    /// For an external id: offer to generate a strong one.
+    #[serde(default)]
+    pub generate: bool,
+    /// Where suggestions come from.
+    pub source: Option<Source>,
+}
+
+/// Lookups in the account that suggest answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The catalog's databases, to pick from.
+    GlueDatabases,
+    /// Buckets of the chosen databases' table locations, pre-selected.
+    TableLocations,
+    /// The bucket of the Athena workgroup's configured output location.
+    AthenaOutput,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffText {
+    pub title: String,
+}
+
+impl Flow {
+    /// The shipped flow of a stack, checked against it.
+    pub fn shipped(stack: &Stack) -> Result<Flow, Error> {
+        let (_, text) = SHIPPED.iter().find(|(n, _)| *n == stack.name).ok_or_else(|| Error::StackFile {
+            origin: stack.name.clone(),
+            problem: "lakepass ships no wizard flow for this stack".into(),
+        })?;
+        let flow: Flow = serde_saphyr::from_str(text).map_err(|e| Error::StackFile {
+            origin: format!("wizard/{}.yaml", stack.name),
+            problem: e.to_string(),
+        })?;
+        flow.check(stack)?;
+        Ok(flow)
+    }
+
+    fn check(&self, stack: &Stack) -> Result<(), Error> {
+        let fail = |problem: String| Error::StackFile { origin: format!("wizard/{}.yaml", stack.name), problem };
+        if self.stack != stack.name {
+            return Err(fail(format!("the flow is for stack {}, not {}", self.stack, stack.name)));
+        }
+        for q in &self.questions {
+            let Some(p) = stack.parameter(&q.param) else {
+                return Err(fail(format!("question for {}, which the stack does not have", q.param)));
+            };
+            for c in q.choices.keys() {
+                if !p.choices.contains(c) {
+                    return Err(fail(format!("{}: label for {c}, which is not a choice", q.param)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_stack_has_a_flow_that_fits_it() {
+        for stack in Stack::all_shipped().unwrap() {
+            let flow = Flow::shipped(&stack).unwrap();
+            assert_eq!(flow.stack, stack.name);
+            assert!(!flow.questions.is_empty());
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! `lakepass wizard`: the guided way in. It asks only what it cannot find out, checks each
+//! answer as it is given, writes the deployment to the config, and plans and applies it
+//! through the same code as `lakepass provision`.
+//!
+//! Nothing is written and nothing is created before the user says yes: the answers live in
+//! memory until then, and the plan is made from them.
+
+mod ask;
+mod flow;
+mod lookup;
+mod progress;
+
+pub use ask::{Answers, Asker, Terminal};
+pub use flow::{Flow, Question, Source};
+
+use crate::aws::Aws;
+use crate::commands::{self, Global, Loaded};
+use crate::config::{self, Deployment, Project};
+use crate::error::Error;
+use crate::stack::{ParamType, Parameter, Stack, Values, check_value, validate_values};
+use serde_json::{Value, json};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default)]
+pub struct WizardOpts {
+    pub stack: Option<String>,
+    pub answers: Option<PathBuf>,
+    pub yes: bool,
+    pub secret_file: Option<PathBuf>,
+}
+
+/// Runs the wizard; returns the exit code.
+pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
+    let mut asker: Box<dyn Asker> = match &o.answers {
+        Some(path) => Box::new(Answers::load(path, o.yes)?),
+        None if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() => Box::new(Terminal::new()),
+        None => return Err(Error::NeedsTerminal),
+    };
+    let asker = asker.as_mut();
+
+    // 1. The integration.
+    let stack = pick_stack(asker, o.stack.as_deref())?;
+    let flow = Flow::shipped(&stack)?;
+    if asker.interactive() {
+        eprintln!("\n{}\n", flow.intro);
+    }
+
+    // 2. Who and where.
+    let aws = Aws::connect(&g.connect).await?;
+    let (facts, caller) = aws.whoami().await?;
+    if asker.interactive() {
+        eprintln!("AWS account {}, as {caller}, in region {}.", facts.account, facts.region);
+        if !asker.confirm("Set up access in this account and region?", true)? {
+            eprintln!("Choose another with --profile NAME and --region REGION, then run the wizard again.");
+            return Err(Error::Cancelled);
+        }
+    }
+
+    // 3. The questions, with the deployment's current values as defaults on a re-run.
+    let name = g.deployment.clone().unwrap_or_else(|| flow.deployment.clone());
+    let project = match Project::load(&g.config) {
+        Ok(p) => p,
+        Err(Error::NoConfig { .. }) => Project { path: g.config.clone(), config: config::Config::default() },
+        Err(e) => return Err(e),
+    };
+    let current = project.config.deployments.get(&name).filter(|d| d.stack == stack.name).map(|d| d.values.clone());
+    let values = interview(asker, &stack, &flow, &aws, &caller, current.unwrap_or_default()).await?;
+
+    // 4. Plan from the answers, then write and apply on yes.
+    let deployment = Deployment { stack: stack.name.clone(), region: Some(facts.region.clone()), values };
+    let loaded = Loaded::with(g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;
+    let prepared = commands::prepare(g, loaded, false).await?;
+    prepared.check_can_apply()?;
+    crate::commands::print(&prepared.plan_text());
+    let apply = !prepared.plan.has_changes() || asker.confirm("Apply these changes now?", true)?;
+    if !apply {
+        let state_dir = project.state_dir();
+        drop(prepared);
+        forget_lock(&state_dir, &name);
+        if asker.interactive() && asker.confirm(&format!("Save deployment {name} to {} to apply later?", g.config.display()), true)? {
+            config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
+            eprintln!("Saved. Apply it with `lakepass provision -d {name}`.");
+        } else {
+            eprintln!("Nothing was written and nothing was created.");
+        }
+        return Ok(0);
+    }
+    config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
+    let bars = progress::Bars::new(asker.interactive());
+    let handoff = commands::execute(g, prepared, o.secret_file.as_deref(), &bars).await?;
+    crate::commands::print(&progress::boxed(&flow.handoff.title, &handoff, &name));
+    Ok(0)
+}
+
+/// A run that changed nothing leaves no lock file (nor an empty state directory) behind.
+fn forget_lock(state_dir: &std::path::Path, name: &str) {
+    if !state_dir.join(format!("{name}.json")).exists() {
+        let _ = std::fs::remove_file(state_dir.join(format!("{name}.lock")));
+        let _ = std::fs::remove_dir(state_dir);
+    }
+}
+
+fn pick_stack(asker: &mut dyn Asker, wanted: Option<&str>) -> Result<Stack, Error> {
+    if let Some(name) = wanted {
+        return Stack::shipped(name);
+    }
+    let stacks = Stack::all_shipped()?;
+    if stacks.len() == 1 && !asker.interactive() {
+        return Ok(stacks.into_iter().next().expect("one"));
+    }
+    let options: Vec<(String, String)> = stacks.iter().map(|s| (s.name.clone(), format!("{:<14} {}", s.name, s.description))).collect();
+    let picked = asker.select("stack", "Which integration?", &options, 0)?;
+    Stack::shipped(&picked)
+}
+
+/// Asks the flow's questions and returns the values they give (checked).
+async fn interview(
+    asker: &mut dyn Asker,
+    stack: &Stack,
+    flow: &Flow,
+    aws: &Aws,
+    caller: &str,
+    current: Values,
+) -> Result<Values, Error> {
+    let mut values = current.clone();
+    // Answers given in a file that no question asks (tables, names) are kept, and checked
+    // with the rest below.
+    let asked: Vec<&str> = flow.questions.iter().map(|q| q.param.as_str()).collect();
+    values.extend(asker.unasked(&asked));
+    for q in &flow.questions {
+        let p = stack.parameter(&q.param).expect("flow checked against its stack");
+        if !applies(stack, p, &values)? {
+            values.remove(&p.name);
+            continue;
+        }
+        let existing = current.get(&p.name).cloned();
+        let answer = ask_one(asker, p, q, &values, existing, aws, caller).await?;
+        values.insert(p.name.clone(), answer);
+    }
+    validate_values(stack, &values, "answers")?;
+    Ok(values)
+}
+
+/// Whether a parameter's `when` holds for the values so far (defaults filled in).
+fn applies(stack: &Stack, p: &Parameter, values: &Values) -> Result<bool, Error> {
+    let Some(cond) = &p.when else { return Ok(true) };
+    let mut all = values.clone();
+    for q in &stack.parameters {
+        if let (false, Some(d)) = (all.contains_key(&q.name), &q.default) {
+            all.insert(q.name.clone(), d.clone());
+        }
+    }
+    crate::render::eval_condition(cond, &all)
+        .map_err(|e| Error::StackFile { origin: stack.name.clone(), problem: format!("{}: {e}", p.name) })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ask_one(
+    asker: &mut dyn Asker,
+    p: &Parameter,
+    q: &Question,
+    values: &Values,
+    existing: Option<Value>,
+    aws: &Aws,
+    caller: &str,
+) -> Result<Value, Error> {
+    let default = existing.clone().or_else(|| p.default.clone());
+    let check_one = |s: &str| check_value(p, &json!(s), &p.name).map(|_| ()).map_err(|e| problem_of(&e));
+    match p.kind {
+        ParamType::Choice => {
+            let options: Vec<(String, String)> =
+                p.choices.iter().map(|c| (c.clone(), q.choices.get(c).cloned().unwrap_or_else(|| c.clone()))).collect();
+            let current = default.as_ref().and_then(Value::as_str);
+            let i = options.iter().position(|(v, _)| Some(v.as_str()) == current).unwrap_or(0);
+            Ok(json!(asker.select(&p.name, &q.prompt, &options, i)?))
+        }
+        ParamType::DatabaseList => {
+            let chosen: Vec<String> = strings(default.as_ref());
+            let mut options = match q.source {
+                Some(Source::GlueDatabases) => lookup::glue_databases(aws, caller).await?,
+                _ => Vec::new(),
+            };
+            if options.is_empty() && asker.interactive() {
+                eprintln!("  (no databases found in the Glue catalog of this account and region)");
+                let check_db = |s: &str| {
+                    check_value(p, &json!([s]), &p.name).map(|_| ()).map_err(|e| problem_of(&e))
+                };
+                return Ok(json!(asker.list(&p.name, &q.prompt, &chosen, &check_db)?));
+            }
+            for c in &chosen {
+                if !options.contains(c) {
+                    options.push(c.clone());
+                }
+            }
+            let checked: Vec<bool> = options.iter().map(|o| chosen.contains(o)).collect();
+            let picked = asker.multi(&p.name, &q.prompt, &options, &checked)?;
+            check_value(p, &json!(picked), &p.name)?;
+            Ok(json!(picked))
+        }
+        ParamType::BucketList => {
+            let mut suggested = strings(default.as_ref());
+            if suggested.is_empty() && q.source == Some(Source::TableLocations) {
+                let dbs = strings(values.get("databases"));
+                suggested = lookup::table_buckets(aws, caller, &dbs).await?;
+            }
+            let check_bucket = |s: &str| crate::stack::check_bucket(s);
+            Ok(json!(asker.list(&p.name, &q.prompt, &suggested, &check_bucket)?))
+        }
+        ParamType::ExternalId if q.generate && default.is_none() && asker.interactive() => {
+            if asker.confirm("Generate a strong external ID (40 random characters)?", true)? {
+                let id = generate_external_id()?;
+                eprintln!("  external ID: {id}");
+                return Ok(json!(id));
+            }
+            Ok(json!(asker.text(&p.name, &q.prompt, None, &check_one)?))
+        }
+        _ => {
+            let mut suggestion = default.as_ref().map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()));
+            if suggestion.is_none() && q.source == Some(Source::AthenaOutput) {
+                let workgroup = values.get("athena_workgroup").and_then(Value::as_str).unwrap_or("primary");
+                suggestion = lookup::athena_output_bucket(aws, workgroup).await;
+            }
+            Ok(json!(asker.text(&p.name, &q.prompt, suggestion.as_deref(), &check_one)?))
+        }
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+/// The problem part of a value error, for re-asking ("is 1 character long; ...").
+fn problem_of(e: &Error) -> String {
+    match e {
+        Error::Value { problem, fix, .. } => format!("{problem} ({fix})"),
+        other => other.to_string(),
+    }
+}
+
+/// 40 characters from the OS's random source, of the alphabet every vendor accepts.
+fn generate_external_id() -> Result<String, Error> {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 40];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::Io { what: "read /dev/urandom".into(), source: e })?;
+    // 256 is not a multiple of 62: reject the top of the range to stay uniform.
+    let mut out = String::new();
+    let mut pool = bytes.to_vec();
+    while out.len() < 40 {
+        match pool.pop() {
+            Some(b) if (b as usize) < 248 => out.push(ALPHABET[b as usize % 62] as char),
+            Some(_) => {}
+            None => {
+                let mut more = [0u8; 16];
+                std::fs::File::open("/dev/urandom")
+                    .and_then(|mut f| f.read_exact(&mut more))
+                    .map_err(|e| Error::Io { what: "read /dev/urandom".into(), source: e })?;
+                pool.extend_from_slice(&more);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_external_ids_are_strong_and_valid() {
+        let a = generate_external_id().unwrap();
+        let b = generate_external_id().unwrap();
+        assert_eq!(a.len(), 40);
+        assert_ne!(a, b);
+        assert!(crate::stack::check_external_id(&a).is_ok());
+    }
+}

@@ -1,0 +1,118 @@
+//! The wizard's output: a progress bar per phase while applying, and the hand-off box.
+
+use crate::apply::{Lines, Progress};
+use crate::commands::Handoff;
+use crate::model::Resource;
+use crate::plan::Action;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::cell::RefCell;
+
+/// One bar per phase (IAM, keys and attachments, Lake Formation), on stderr; plain lines
+/// when nobody watches.
+pub struct Bars {
+    on: bool,
+    current: RefCell<Option<(&'static str, ProgressBar)>>,
+    total: RefCell<usize>,
+}
+
+fn phase(r: &Resource) -> &'static str {
+    match r {
+        Resource::Policy { .. } | Resource::Role { .. } | Resource::User { .. } => "IAM policy and principal",
+        Resource::AccessKey { .. } | Resource::Attachment { .. } => "keys and attachments",
+        Resource::Grant { .. } => "Lake Formation grants",
+    }
+}
+
+impl Bars {
+    pub fn new(on: bool) -> Bars {
+        Bars { on, current: RefCell::new(None), total: RefCell::new(0) }
+    }
+
+    fn bar(&self, name: &'static str) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(Some(*self.total.borrow() as u64), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("  {prefix:<26} [{bar:30}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(name);
+        bar
+    }
+}
+
+impl Progress for Bars {
+    fn begin(&self, total: usize) {
+        *self.total.borrow_mut() = total;
+    }
+
+    fn done(&self, action: &Action) {
+        if !self.on {
+            return Lines.done(action);
+        }
+        let name = phase(&action.resource);
+        let mut current = self.current.borrow_mut();
+        let same = current.as_ref().is_some_and(|(n, _)| *n == name);
+        if !same {
+            if let Some((_, old)) = current.take() {
+                old.finish_and_clear();
+            }
+            let bar = self.bar(name);
+            bar.set_length(0);
+            *current = Some((name, bar));
+        }
+        let (_, bar) = current.as_ref().expect("set above");
+        bar.inc_length(1);
+        bar.inc(1);
+        bar.set_message(action.resource.describe());
+    }
+
+    fn waiting(&self, message: &str) {
+        match &*self.current.borrow() {
+            Some((_, bar)) if self.on => bar.set_message(message.to_string()),
+            _ => Lines.waiting(message),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some((_, bar)) = self.current.borrow_mut().take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The hand-off: what to paste into the vendor's form, and how to re-plan or tear down.
+pub fn boxed(title: &str, h: &Handoff, deployment: &str) -> String {
+    let mut lines: Vec<String> = h.rows.iter().map(|(label, value)| format!("{label:<14} {value}")).collect();
+    for n in &h.notes {
+        lines.push(format!("({n})"));
+    }
+    lines.push(String::new());
+    lines.push(format!("Re-plan:    lakepass provision --plan -d {deployment}"));
+    lines.push(format!("Tear down:  lakepass teardown -d {deployment}"));
+    let width = lines.iter().map(|l| l.chars().count()).chain([title.chars().count() + 2]).max().unwrap_or(0);
+    let mut out = format!("\n╭─ {title} {}╮\n", "─".repeat(width - title.chars().count() - 1));
+    for l in &lines {
+        out.push_str(&format!("│ {l}{} │\n", " ".repeat(width - l.chars().count())));
+    }
+    out.push_str(&format!("╰{}╯\n", "─".repeat(width + 2)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_box_is_closed_on_every_line() {
+        let h = Handoff {
+            stack: "secoda-glue".into(),
+            deployment: "secoda".into(),
+            rows: vec![("role ARN".into(), "arn:aws:iam::123456789012:role/secoda-glue-role".into())],
+            notes: vec![],
+        };
+        let text = boxed("Paste into Secoda", &h, "secoda");
+        let widths: Vec<usize> = text.lines().skip(1).map(|l| l.chars().count()).collect();
+        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{text}");
+        assert!(text.contains("role ARN       arn:aws:iam::123456789012:role/secoda-glue-role"));
+        assert!(text.contains("lakepass teardown -d secoda"));
+    }
+}
