@@ -219,8 +219,9 @@ async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, Secre
                             && e.message().is_some_and(|m| m.contains("Invalid principal"))
                             && Instant::now() < deadline =>
                     {
-                        cx.progress
-                            .waiting(&format!("waiting for IAM to accept the trust policy principal of role {name}..."));
+                        cx.progress.waiting(&format!(
+                            "waiting for IAM to accept the trust policy principal of role {name}..."
+                        ));
                         tokio::time::sleep(Duration::from_secs(3)).await;
                     }
                     Err(e) => return Err(classify("iam:CreateRole", c, e)),

@@ -98,7 +98,9 @@ pub fn upsert_deployment(path: &Path, name: &str, deployment: &Deployment, stack
     if after != expected {
         return Err(Error::Config {
             path: path.to_path_buf(),
-            problem: format!("could not update deployment {name} in place without changing the rest; edit the file by hand"),
+            problem: format!(
+                "could not update deployment {name} in place without changing the rest; edit the file by hand"
+            ),
         });
     }
     let tmp = path.with_extension("yaml.tmp");
@@ -140,7 +142,9 @@ fn splice(text: &str, name: &str, d: &Deployment, stack: &Stack) -> String {
     let mut out = String::new();
     match start {
         Some(s) => {
-            let end = (s + 1..lines.len()).find(|&i| content(lines[i]) && indent_of(lines[i]) <= child).unwrap_or(lines.len());
+            let end = (s + 1..lines.len())
+                .find(|&i| content(lines[i]) && indent_of(lines[i]) <= child)
+                .unwrap_or(lines.len());
             // Trailing blank lines and comments before the next block belong to it.
             let mut end_block = end;
             while end_block > s + 1 && !content(lines[end_block - 1]) {
@@ -242,7 +246,11 @@ deployments:
     }
 
     fn deployment(values: serde_json::Value) -> Deployment {
-        Deployment { stack: "secoda-glue".into(), region: Some("us-east-1".into()), values: values.as_object().unwrap().clone() }
+        Deployment {
+            stack: "secoda-glue".into(),
+            region: Some("us-east-1".into()),
+            values: values.as_object().unwrap().clone(),
+        }
     }
 
     #[test]
@@ -262,8 +270,11 @@ deployments:
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lakepass.yaml");
         let stack = Stack::shipped("secoda-glue").unwrap();
-        let other = "  # the analytics team's\n  other:\n    stack: secoda-glue\n    values: {databases: [x]}  # keep\n";
-        let original = format!("# top comment\ndeployments:\n{other}\n  secoda:\n    stack: secoda-glue\n    values:\n      databases: [old]\n");
+        let other =
+            "  # the analytics team's\n  other:\n    stack: secoda-glue\n    values: {databases: [x]}  # keep\n";
+        let original = format!(
+            "# top comment\ndeployments:\n{other}\n  secoda:\n    stack: secoda-glue\n    values:\n      databases: [old]\n"
+        );
         std::fs::write(&path, &original).unwrap();
         let d = deployment(serde_json::json!({"databases": ["new"]}));
         upsert_deployment(&path, "secoda", &d, &stack).unwrap();

@@ -170,4 +170,3 @@ pub fn stacks() -> Result<i32, Error> {
     }
     Ok(0)
 }
-

@@ -21,7 +21,10 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
             ));
         }
         if o.json {
-            print(&format!("{}\n", serde_json::to_string_pretty(&output::plan_json(&p.plan, &p.heading())).expect("json")));
+            print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&output::plan_json(&p.plan, &p.heading())).expect("json")
+            ));
         } else {
             print(&p.plan_text());
         }
@@ -213,7 +216,10 @@ impl Handoff {
             }
             (None, _) => {
                 if state.resources.values().any(|o| matches!(o.resource, Resource::AccessKey { .. })) {
-                    rows.push(("secret key".into(), "shown when the key was created; lakepass does not keep it".into()));
+                    rows.push((
+                        "secret key".into(),
+                        "shown when the key was created; lakepass does not keep it".into(),
+                    ));
                 }
             }
         }

@@ -59,4 +59,3 @@ async fn status_of(g: &Global, name: &str) -> Result<String, Error> {
     }
     Ok(out)
 }
-

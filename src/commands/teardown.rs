@@ -83,4 +83,3 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         Err(Error::Other(format!("teardown left resources it still records: {left:?}")))
     }
 }
-

@@ -11,7 +11,13 @@ pub type Check<'a> = &'a dyn Fn(&str) -> Result<(), String>;
 
 pub trait Asker {
     /// One of `options` (value, label); `default` is an index.
-    fn select(&mut self, param: &str, prompt: &str, options: &[(String, String)], default: usize) -> Result<String, Error>;
+    fn select(
+        &mut self,
+        param: &str,
+        prompt: &str,
+        options: &[(String, String)],
+        default: usize,
+    ) -> Result<String, Error>;
     /// Some of `options`, at least one; `checked` pre-selects.
     fn multi(&mut self, param: &str, prompt: &str, options: &[String], checked: &[bool]) -> Result<Vec<String>, Error>;
     /// A line of text, re-asked until `check` accepts it.
@@ -98,9 +104,8 @@ impl Asker for Terminal {
     }
 
     fn text(&mut self, _: &str, prompt: &str, default: Option<&str>, check: Check) -> Result<String, Error> {
-        let mut input = Input::<String>::with_theme(&self.theme)
-            .with_prompt(prompt)
-            .validate_with(|s: &String| check(s.trim()));
+        let mut input =
+            Input::<String>::with_theme(&self.theme).with_prompt(prompt).validate_with(|s: &String| check(s.trim()));
         if let Some(d) = default {
             input = input.default(d.to_string());
         }
@@ -179,7 +184,9 @@ impl Answers {
 
     fn strings(&self, param: &str) -> Option<Vec<String>> {
         match self.get(param)? {
-            Value::Array(a) => Some(a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string())).collect()),
+            Value::Array(a) => {
+                Some(a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string())).collect())
+            }
             Value::String(s) => Some(split_list(s)),
             _ => None,
         }
@@ -191,7 +198,13 @@ fn scalar(v: &Value) -> String {
 }
 
 impl Asker for Answers {
-    fn select(&mut self, param: &str, prompt: &str, options: &[(String, String)], default: usize) -> Result<String, Error> {
+    fn select(
+        &mut self,
+        param: &str,
+        prompt: &str,
+        options: &[(String, String)],
+        default: usize,
+    ) -> Result<String, Error> {
         let Some(v) = self.get(param) else { return Ok(options[default].0.clone()) };
         let v = scalar(v);
         if options.iter().any(|(o, _)| *o == v) {

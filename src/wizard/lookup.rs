@@ -14,8 +14,7 @@ pub async fn glue_databases(aws: &Aws, caller: &str) -> Result<Vec<String>, Erro
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| classify("glue:GetDatabases", caller, e))?;
-    let mut names: Vec<String> =
-        pages.iter().flat_map(|p| p.database_list()).map(|d| d.name().to_string()).collect();
+    let mut names: Vec<String> = pages.iter().flat_map(|p| p.database_list()).map(|d| d.name().to_string()).collect();
     names.sort();
     Ok(names)
 }

@@ -78,7 +78,10 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         let state_dir = project.state_dir();
         drop(prepared);
         forget_lock(&state_dir, &name);
-        if asker.interactive() && asker.confirm(&format!("Save deployment {name} to {} to apply later?", g.config.display()), true)? {
+        // A person is asked; an answers file without --yes means "save and show".
+        let save = !asker.interactive()
+            || asker.confirm(&format!("Save deployment {name} to {} to apply later?", g.config.display()), true)?;
+        if save {
             config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
             eprintln!("Saved. Apply it with `lakepass provision -d {name}`.");
         } else {
@@ -109,7 +112,8 @@ fn pick_stack(asker: &mut dyn Asker, wanted: Option<&str>) -> Result<Stack, Erro
     if stacks.len() == 1 && !asker.interactive() {
         return Ok(stacks.into_iter().next().expect("one"));
     }
-    let options: Vec<(String, String)> = stacks.iter().map(|s| (s.name.clone(), format!("{:<14} {}", s.name, s.description))).collect();
+    let options: Vec<(String, String)> =
+        stacks.iter().map(|s| (s.name.clone(), format!("{:<14} {}", s.name, s.description))).collect();
     let picked = asker.select("stack", "Which integration?", &options, 0)?;
     Stack::shipped(&picked)
 }
@@ -183,9 +187,7 @@ async fn ask_one(
             };
             if options.is_empty() && asker.interactive() {
                 eprintln!("  (no databases found in the Glue catalog of this account and region)");
-                let check_db = |s: &str| {
-                    check_value(p, &json!([s]), &p.name).map(|_| ()).map_err(|e| problem_of(&e))
-                };
+                let check_db = |s: &str| check_value(p, &json!([s]), &p.name).map(|_| ()).map_err(|e| problem_of(&e));
                 return Ok(json!(asker.list(&p.name, &q.prompt, &chosen, &check_db)?));
             }
             for c in &chosen {
@@ -227,7 +229,9 @@ async fn ask_one(
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 /// The problem part of a value error, for re-asking ("is 1 character long; ...").

@@ -207,12 +207,13 @@ impl World {
         for (k, v) in env(&self.proxy.url, self.dir.path()) {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null());
         cmd
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        run(self.command(args), &self.emu)
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null());
+        run(cmd, &self.emu)
     }
 
     pub fn state_path(&self) -> PathBuf {

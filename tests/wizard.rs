@@ -1,0 +1,216 @@
+//! The wizard in a real pseudo-terminal, against the emulator: what a person typing sees,
+//! and what AWS and the project hold afterwards.
+
+mod support;
+
+use rexpect::session::{PtySession, spawn_command};
+use std::time::Instant;
+use support::*;
+
+const DOWN: &str = "\x1b[B";
+const ENTER: &str = "\r";
+
+fn spawn(w: &World, args: &[&str]) -> PtySession {
+    let mut cmd = w.command(args);
+    cmd.env("TERM", "xterm");
+    spawn_command(cmd, Some(20_000)).expect("spawn lakepass in a pty")
+}
+
+fn exp(s: &mut PtySession, text: &str) {
+    if let Err(e) = s.exp_string(text) {
+        panic!("waiting for {text:?}: {e}");
+    }
+}
+
+fn send(s: &mut PtySession, keys: &str) {
+    s.send(keys).unwrap();
+    s.flush().unwrap();
+}
+
+/// How the process ended, as nix prints it: "Exited(Pid(..), 0)", "Signaled(.., SIGINT, ..)".
+fn ending(s: &PtySession) -> String {
+    format!("{:?}", s.process().wait().unwrap())
+}
+
+fn exit_code(s: &PtySession) -> i32 {
+    let e = ending(s);
+    let code = e
+        .strip_prefix("Exited(")
+        .and_then(|r| r.rsplit(", ").next())
+        .and_then(|c| c.trim_end_matches(')').parse().ok());
+    code.unwrap_or_else(|| panic!("lakepass did not exit normally: {e}"))
+}
+
+/// The answers a role onboarding gives, up to the database choice.
+fn answer_until_databases(s: &mut PtySession) {
+    exp(s, "Which integration?");
+    send(s, ENTER);
+    exp(s, "Set up access in this account and region?");
+    send(s, ENTER);
+    exp(s, "How should Secoda connect?");
+    send(s, ENTER);
+    exp(s, "Secoda's AWS account ID");
+    send(s, ENTER);
+    exp(s, "External ID");
+}
+
+#[tokio::test]
+async fn a_role_onboarding_from_an_empty_account() {
+    let w = World::new().await;
+    let started = Instant::now();
+    let mut s = spawn(&w, &["wizard"]);
+    answer_until_databases(&mut s);
+    // A wrong external id is refused with the reason and asked again.
+    send(&mut s, &format!("x{ENTER}"));
+    exp(&mut s, "is 1 character long");
+    send(&mut s, &format!("sec-7f3a9c21e4b8{ENTER}"));
+    exp(&mut s, "Glue databases Secoda may read");
+    exp(&mut s, "sales");
+    // finance, marketing, sales: pick marketing and sales.
+    send(&mut s, &format!("{DOWN} {DOWN} {ENTER}"));
+    exp(&mut s, "S3 buckets");
+    send(&mut s, &format!("acme-lake{ENTER}"));
+    exp(&mut s, "Athena writes query results");
+    send(&mut s, &format!("acme-athena-results{ENTER}"));
+    exp(&mut s, "Plan: 7 to create, 0 to update, 0 to delete.");
+    exp(&mut s, "Apply these changes now?");
+    send(&mut s, ENTER);
+    exp(&mut s, "Paste into Secoda");
+    exp(&mut s, "role ARN       arn:aws:iam::123456789012:role/secoda-glue-role");
+    exp(&mut s, "lakepass teardown -d secoda");
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 0);
+    eprintln!("role onboarding in the pty took {:?}", started.elapsed());
+
+    let role = w.role("secoda-glue-role").await.expect("role created");
+    let trust = decode(role.assume_role_policy_document().unwrap());
+    assert!(trust.to_string().contains("sec-7f3a9c21e4b8"));
+    let held: Vec<String> = w.grants_to(&role_arn("secoda-glue-role")).await.into_iter().map(|(r, _)| r).collect();
+    assert_eq!(held, ["database/marketing", "database/sales", "table/marketing/*", "table/sales/*"]);
+    // The deployment is in the config, and provision agrees nothing is left to do.
+    let config = std::fs::read_to_string(w.dir.path().join("lakepass.yaml")).unwrap();
+    assert!(config.contains("external_id: \"sec-7f3a9c21e4b8\""), "{config}");
+    assert_eq!(w.run(&["provision", "--plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[tokio::test]
+async fn a_user_onboarding_shows_the_secret_once() {
+    let w = World::new().await;
+    let mut s = spawn(&w, &["wizard"]);
+    exp(&mut s, "Which integration?");
+    send(&mut s, ENTER);
+    exp(&mut s, "Set up access");
+    send(&mut s, ENTER);
+    exp(&mut s, "How should Secoda connect?");
+    send(&mut s, &format!("{DOWN}{ENTER}"));
+    // No vendor account or external id for a user.
+    exp(&mut s, "Glue databases Secoda may read");
+    exp(&mut s, "sales");
+    send(&mut s, &format!("{DOWN}{DOWN} {ENTER}"));
+    exp(&mut s, "S3 buckets");
+    send(&mut s, &format!("acme-lake{ENTER}"));
+    exp(&mut s, "Athena writes query results");
+    send(&mut s, &format!("acme-athena-results{ENTER}"));
+    exp(&mut s, "Apply these changes now?");
+    send(&mut s, ENTER);
+    exp(&mut s, "access key ID");
+    let (_, secret_line) = s.exp_regex(r"secret key +[A-Za-z0-9/+=]{20,}").unwrap();
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 0);
+
+    let keys = w.access_keys("secoda-glue-user").await;
+    assert_eq!(keys.len(), 1);
+    let secret = secret_line.split_whitespace().last().unwrap();
+    let state = std::fs::read_to_string(w.state_path()).unwrap();
+    assert!(!state.contains(secret) && state.contains(&keys[0]));
+    assert_eq!(w.grants_to(&user_arn("secoda-glue-user")).await.len(), 2);
+}
+
+#[tokio::test]
+async fn ctrl_c_before_apply_leaves_nothing_behind() {
+    let w = World::new().await;
+    let mut s = spawn(&w, &["wizard"]);
+    answer_until_databases(&mut s);
+    send(&mut s, &format!("sec-7f3a9c21e4b8{ENTER}"));
+    exp(&mut s, "Glue databases Secoda may read");
+    exp(&mut s, "sales");
+    s.send_control('c').unwrap();
+    s.exp_eof().unwrap();
+    let e = ending(&s);
+    assert!(e.contains("SIGINT"), "ended by Ctrl-C: {e}");
+    assert!(!w.dir.path().join("lakepass.yaml").exists());
+    assert!(!w.dir.path().join(".lakepass").exists());
+    assert!(!w.policy_exists("secoda-glue-policy").await && w.role("secoda-glue-role").await.is_none());
+}
+
+#[tokio::test]
+async fn a_rerun_offers_current_values_and_applies_only_the_change() {
+    let w = World::new().await;
+    let answers = w.dir.path().join("answers.yaml");
+    std::fs::write(&answers, ROLE_VALUES).unwrap();
+    w.run(&["wizard", "--answers", answers.to_str().unwrap(), "--yes"]).ok();
+    assert_eq!(w.grants_to(&role_arn("secoda-glue-role")).await.len(), 4);
+
+    let mut s = spawn(&w, &["wizard"]);
+    exp(&mut s, "Which integration?");
+    send(&mut s, ENTER);
+    exp(&mut s, "Set up access");
+    send(&mut s, ENTER);
+    exp(&mut s, "How should Secoda connect?");
+    send(&mut s, ENTER);
+    exp(&mut s, "Secoda's AWS account ID");
+    send(&mut s, ENTER);
+    exp(&mut s, "(sec-7f3a9c21e4b8)");
+    send(&mut s, ENTER);
+    exp(&mut s, "Glue databases Secoda may read");
+    exp(&mut s, "sales");
+    // marketing and sales are checked already; add finance (first).
+    send(&mut s, &format!(" {ENTER}"));
+    exp(&mut s, "(acme-lake)");
+    send(&mut s, ENTER);
+    exp(&mut s, "(acme-athena-results)");
+    send(&mut s, ENTER);
+    exp(&mut s, "Plan: 2 to create, 1 to update, 0 to delete.");
+    exp(&mut s, "Apply these changes now?");
+    send(&mut s, ENTER);
+    exp(&mut s, "Paste into Secoda");
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 0);
+    let held: Vec<String> = w.grants_to(&role_arn("secoda-glue-role")).await.into_iter().map(|(r, _)| r).collect();
+    assert!(held.contains(&"database/finance".to_string()), "{held:?}");
+    assert_eq!(held.len(), 6);
+}
+
+#[tokio::test]
+async fn answers_with_a_missing_key_are_refused_by_name() {
+    let w = World::new().await;
+    let answers = w.dir.path().join("answers.yaml");
+    std::fs::write(&answers, ROLE_VALUES.replace("athena_output_bucket: acme-athena-results", "")).unwrap();
+    let run = w.run(&["wizard", "--answers", answers.to_str().unwrap(), "--yes"]).fails();
+    assert!(run.stderr.contains("athena_output_bucket is missing"), "{}", run.stderr);
+    assert!(run.stderr.contains("answers file"), "{}", run.stderr);
+    assert!(!w.dir.path().join("lakepass.yaml").exists());
+    assert!(!w.policy_exists("secoda-glue-policy").await);
+}
+
+#[tokio::test]
+async fn answers_without_yes_save_and_plan_but_change_nothing() {
+    let w = World::new().await;
+    let answers = w.dir.path().join("answers.yaml");
+    std::fs::write(&answers, USER_VALUES).unwrap();
+    let run = w.run(&["wizard", "--answers", answers.to_str().unwrap()]).ok();
+    assert!(run.stdout.contains("+ iam user secoda-glue-user"), "{}", run.stdout);
+    assert!(w.dir.path().join("lakepass.yaml").exists());
+    assert!(!w.user_exists("secoda-glue-user").await);
+    assert!(!w.dir.path().join(".lakepass").exists(), "no lock or state left");
+    // The saved deployment is what provision then applies.
+    w.run(&["provision", "--yes"]).ok();
+    assert!(w.user_exists("secoda-glue-user").await);
+}
+
+#[tokio::test]
+async fn without_a_terminal_the_wizard_names_answers_instead_of_hanging() {
+    let w = World::new().await;
+    let run = w.run(&["wizard"]).fails();
+    assert!(run.stderr.contains("--answers FILE"), "{}", run.stderr);
+}
