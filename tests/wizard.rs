@@ -214,3 +214,79 @@ async fn without_a_terminal_the_wizard_names_answers_instead_of_hanging() {
     let run = w.run(&["wizard"]).fails();
     assert!(run.stderr.contains("--answers FILE"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn suggestions_come_from_the_account() {
+    let w = World::new().await;
+    {
+        use aws_sdk_glue::types::{StorageDescriptor, TableInput};
+        let sd = StorageDescriptor::builder().location("s3://acme-lake/marketing/campaigns/").build();
+        let t = TableInput::builder().name("campaigns").storage_descriptor(sd).build().unwrap();
+        w.aws.glue.create_table().database_name("marketing").table_input(t).send().await.unwrap();
+    }
+    // A workgroup with a result location, named by the deployment being set up.
+    let athena = support::clients_athena(&w.emu.url).await;
+    let results =
+        aws_sdk_athena::types::ResultConfiguration::builder().output_location("s3://acme-query-results/x/").build();
+    let config = aws_sdk_athena::types::WorkGroupConfiguration::builder().result_configuration(results).build();
+    athena.create_work_group().name("analytics").configuration(config).send().await.unwrap();
+    let existing = "deployments:\n  secoda:\n    stack: secoda-glue\n    values:\n      athena_workgroup: analytics\n";
+    w.config(existing);
+
+    let mut s = spawn(&w, &["wizard"]);
+    answer_until_databases(&mut s);
+    send(&mut s, &format!("sec-7f3a9c21e4b8{ENTER}"));
+    exp(&mut s, "Glue databases Secoda may read");
+    exp(&mut s, "sales");
+    send(&mut s, &format!("{DOWN} {ENTER}"));
+    // The bucket of marketing's table location, and the workgroup's result bucket.
+    exp(&mut s, "(acme-lake)");
+    send(&mut s, ENTER);
+    exp(&mut s, "(acme-query-results)");
+    send(&mut s, ENTER);
+    exp(&mut s, "Apply these changes now?");
+    send(&mut s, "n");
+    exp(&mut s, "to apply later?");
+    send(&mut s, "n");
+    exp(&mut s, "Nothing was written and nothing was created.");
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 0);
+    assert_eq!(std::fs::read_to_string(w.dir.path().join("lakepass.yaml")).unwrap(), existing);
+    assert!(!w.dir.path().join(".lakepass").exists());
+}
+
+#[tokio::test]
+async fn provision_in_a_terminal_asks_before_changing_anything() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    let mut s = spawn(&w, &["provision"]);
+    exp(&mut s, "Plan: 7 to create");
+    exp(&mut s, "Apply these changes to account 123456789012?");
+    send(&mut s, "n");
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 1);
+    assert!(w.role("secoda-glue-role").await.is_none() && !w.policy_exists("secoda-glue-policy").await);
+
+    let mut s = spawn(&w, &["provision"]);
+    exp(&mut s, "Apply these changes to account 123456789012?");
+    send(&mut s, "y");
+    exp(&mut s, "role ARN");
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 0);
+    assert!(w.role("secoda-glue-role").await.is_some());
+}
+
+#[tokio::test]
+async fn without_credentials_the_wizard_says_how_to_get_them() {
+    let w = World::new().await;
+    let mut cmd = w.command(&["wizard"]);
+    cmd.env("TERM", "xterm").env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    let mut s = spawn_command(cmd, Some(20_000)).unwrap();
+    exp(&mut s, "Which integration?");
+    send(&mut s, ENTER);
+    exp(&mut s, "no AWS credentials");
+    exp(&mut s, "aws sso login");
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 1);
+    assert!(!w.dir.path().join("lakepass.yaml").exists());
+}

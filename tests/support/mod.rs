@@ -367,6 +367,17 @@ pub async fn clients(url: &str) -> Clients {
     }
 }
 
+/// An Athena client on the emulator (for workgroup settings).
+pub async fn clients_athena(url: &str) -> aws_sdk_athena::Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await;
+    aws_sdk_athena::Client::new(&config)
+}
+
 /// A policy document as IAM returns it (URL-encoded or raw), parsed.
 pub fn decode(text: &str) -> Value {
     let raw = if text.starts_with('{') {
