@@ -15,6 +15,11 @@ fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_function("table_paths", table_paths);
+    env.add_function("s3_bucket", |uri: String| s3_split(&uri).0);
+    env.add_function("s3_objects", |uri: String| {
+        let (bucket, prefix) = s3_split(&uri);
+        if prefix.is_empty() { format!("{bucket}/*") } else { format!("{bucket}/{prefix}/*") }
+    });
     env
 }
 
@@ -33,6 +38,13 @@ fn table_paths(databases: Vec<String>, tables: JValue) -> Result<Vec<String>, mi
         }
     }
     Ok(out)
+}
+
+/// "s3://bucket/some/prefix/" → ("bucket", "some/prefix").
+fn s3_split(uri: &str) -> (String, String) {
+    let rest = uri.strip_prefix("s3://").unwrap_or(uri);
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    (bucket.to_string(), prefix.trim_matches('/').to_string())
 }
 
 /// Evaluates a `when` condition against values.
@@ -92,7 +104,7 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
             ResourceTemplate::Policy { name, .. }
             | ResourceTemplate::Role { name, .. }
             | ResourceTemplate::User { name, .. } => ctx.text(name)?,
-            ResourceTemplate::Grants { .. } => String::new(),
+            ResourceTemplate::Grants { .. } | ResourceTemplate::Attachment { .. } => String::new(),
         };
         names.insert(t.id().to_string(), (name, t));
         active.push(t);
@@ -132,7 +144,12 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
                     if resources.is_empty() {
                         continue;
                     }
-                    rendered.push(json!({"Sid": s.sid, "Effect": "Allow", "Action": s.actions, "Resource": resources}));
+                    let mut statement =
+                        json!({"Sid": s.sid, "Effect": "Allow", "Action": s.actions, "Resource": resources});
+                    if let Some(c) = &s.condition {
+                        statement["Condition"] = render_leaves(&ctx, c)?;
+                    }
+                    rendered.push(statement);
                 }
                 let document = policy::normalize(&json!({"Version": "2012-10-17", "Statement": rendered}));
                 let size = policy::compact_len(&document);
@@ -166,6 +183,11 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
                 if *access_key {
                     out.push(Resource::AccessKey { user: name.clone() });
                 }
+            }
+            ResourceTemplate::Attachment { policy, to_arn, .. } => {
+                let arn = ctx.text(to_arn)?;
+                let principal = principal_from_arn(&arn, facts)?;
+                out.push(Resource::Attachment { policy: policy_name(&names, policy, &ctx)?, principal });
             }
             ResourceTemplate::Grants { to, databases, tables, database_permissions, table_permissions, .. } => {
                 let principal = principal_of(&ctx.text(to)?)?;
@@ -207,6 +229,40 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
     }
     out.sort_by_key(Resource::rank);
     Ok(out)
+}
+
+/// Renders every string in a JSON value as a template.
+fn render_leaves(ctx: &Ctx, v: &Value) -> Result<Value, Error> {
+    Ok(match v {
+        Value::String(s) => Value::String(ctx.text(s)?),
+        Value::Array(a) => Value::Array(a.iter().map(|x| render_leaves(ctx, x)).collect::<Result<_, _>>()?),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| Ok((k.clone(), render_leaves(ctx, x)?))).collect::<Result<_, Error>>()?)
+        }
+        other => other.clone(),
+    })
+}
+
+/// A role or user of this account, from its ARN (any path).
+fn principal_from_arn(arn: &str, facts: &Facts) -> Result<Principal, Error> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let bad = |problem: String| Error::Value {
+        field: "client principal".into(),
+        problem,
+        fix: "name a role or user of the account lakepass runs in, as arn:aws:iam::<account>:role/NAME".into(),
+    };
+    if parts.len() != 6 || parts[2] != "iam" {
+        return Err(bad(format!("{arn:?} is not an IAM ARN")));
+    }
+    if parts[4] != facts.account {
+        return Err(bad(format!("{arn} is in account {}, not {}", parts[4], facts.account)));
+    }
+    let name = parts[5].rsplit('/').next().unwrap_or_default().to_string();
+    match parts[5].split('/').next() {
+        Some("role") => Ok(Principal::Role(name)),
+        Some("user") => Ok(Principal::User(name)),
+        _ => Err(bad(format!("{arn} names neither a role nor a user"))),
+    }
 }
 
 /// The name of the active policy `id` refers to.
@@ -364,5 +420,141 @@ mod tests {
         assert!(eval_condition("access == \"role\"", &v).unwrap());
         assert!(!eval_condition("access == \"user\"", &v).unwrap());
         assert!(eval_condition("nope == 1", &v).is_err(), "strict undefined");
+    }
+}
+
+#[cfg(test)]
+mod dbt_tests {
+    use super::*;
+    use crate::stack::validate_values;
+
+    fn facts() -> Facts {
+        Facts { account: "123456789012".into(), partition: "aws".into(), region: "us-east-1".into() }
+    }
+
+    fn values(extra: Value) -> Result<Values, Error> {
+        let stack = Stack::shipped("dbt-glue").unwrap();
+        let mut raw = json!({
+            "output_database": "dbt_demo",
+            "source_databases": ["sales"],
+            "location": "s3://dbt-demo-bucket/dbt_demo_data",
+            "source_buckets": ["acme-lake"],
+            "profile": {"name": "dbt_demo", "schema": "dbt_demo"},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            raw[k] = v.clone();
+        }
+        validate_values(&stack, raw.as_object().unwrap(), "values")
+    }
+
+    fn dbt(extra: Value) -> Vec<Resource> {
+        let stack = Stack::shipped("dbt-glue").unwrap();
+        render(&stack, &values(extra).unwrap(), &facts(), "dbt").unwrap()
+    }
+
+    fn statement<'a>(rs: &'a [Resource], policy: &str, sid: &str) -> &'a Value {
+        let doc = rs
+            .iter()
+            .find_map(|r| match r {
+                Resource::Policy { name, document, .. } if name == policy => Some(document),
+                _ => None,
+            })
+            .unwrap();
+        doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).unwrap()
+    }
+
+    #[test]
+    fn the_service_role_trusts_glue_for_this_account_only() {
+        let rs = dbt(json!({}));
+        let Some(Resource::Role { trust, name, .. }) = rs.iter().find(|r| matches!(r, Resource::Role { .. })) else {
+            panic!()
+        };
+        assert_eq!(name, "dbt-glue-interactive-session");
+        let s = &trust["Statement"][0];
+        assert_eq!(s["Principal"]["Service"], json!(["glue.amazonaws.com"]));
+        assert_eq!(s["Condition"]["StringEquals"]["aws:SourceAccount"], json!(["123456789012"]));
+    }
+
+    #[test]
+    fn object_actions_are_on_objects_under_the_location() {
+        let rs = dbt(json!({}));
+        let p = "dbt-glue-interactive-session";
+        assert_eq!(
+            statement(&rs, p, "OutputObjectsReadWrite")["Resource"],
+            json!(["arn:aws:s3:::dbt-demo-bucket/dbt_demo_data/*"])
+        );
+        assert_eq!(statement(&rs, p, "SourceObjectsRead")["Resource"], json!(["arn:aws:s3:::acme-lake/*"]));
+        assert_eq!(
+            statement(&rs, p, "BucketsList")["Resource"],
+            json!(["arn:aws:s3:::acme-lake", "arn:aws:s3:::dbt-demo-bucket"])
+        );
+    }
+
+    #[test]
+    fn no_source_buckets_drops_their_statement() {
+        let rs = dbt(json!({"source_buckets": []}));
+        let doc = rs.iter().find_map(|r| match r {
+            Resource::Policy { document, .. } => Some(document),
+            _ => None,
+        });
+        assert!(!doc.unwrap().to_string().contains("SourceObjectsRead"));
+    }
+
+    #[test]
+    fn grants_give_dbt_what_its_create_schema_gives() {
+        let rs = dbt(json!({}));
+        let perms = |addr: &str| -> Vec<String> {
+            rs.iter()
+                .find(|r| r.address() == addr)
+                .map(|r| match r {
+                    Resource::Grant { permissions, .. } => permissions.iter().cloned().collect(),
+                    _ => vec![],
+                })
+                .unwrap_or_else(|| panic!("no {addr}"))
+        };
+        let role = "grant/role/dbt-glue-interactive-session";
+        assert_eq!(perms(&format!("{role}/database/dbt_demo")), ["ALTER", "CREATE_TABLE", "DESCRIBE", "DROP"]);
+        assert_eq!(
+            perms(&format!("{role}/table/dbt_demo/*")),
+            ["ALTER", "DELETE", "DESCRIBE", "DROP", "INSERT", "SELECT"]
+        );
+        assert_eq!(perms(&format!("{role}/database/sales")), ["DESCRIBE"]);
+        assert_eq!(perms(&format!("{role}/table/sales/*")), ["DESCRIBE", "SELECT"]);
+    }
+
+    #[test]
+    fn a_client_principal_gets_the_client_policy_and_pass_role_on_exactly_the_service_role() {
+        let rs = dbt(json!({"client_principal": "arn:aws:iam::123456789012:user/alice"}));
+        assert!(rs.iter().any(|r| r.address() == "attachment/user/alice/dbt-glue-client"));
+        let pass = statement(&rs, "dbt-glue-client", "PassServiceRole");
+        assert_eq!(pass["Resource"], json!(["arn:aws:iam::123456789012:role/dbt-glue-interactive-session"]));
+        assert_eq!(pass["Condition"]["StringEquals"]["iam:PassedToService"], json!(["glue.amazonaws.com"]));
+        let without = dbt(json!({}));
+        assert!(!without.iter().any(|r| r.address().contains("dbt-glue-client")));
+    }
+
+    #[test]
+    fn a_client_principal_of_another_account_is_refused() {
+        let stack = Stack::shipped("dbt-glue").unwrap();
+        let v = values(json!({"client_principal": "arn:aws:iam::999999999999:user/alice"})).unwrap();
+        let e = render(&stack, &v, &facts(), "dbt").unwrap_err();
+        assert!(e.to_string().contains("999999999999"), "{e}");
+    }
+
+    #[test]
+    fn the_seeds_rules_are_checked() {
+        for (extra, field) in [
+            (json!({"source_databases": ["dbt_demo"]}), "values.source_databases"),
+            (json!({"profile": {"name": "p", "schema": "other"}}), "values.profile.schema"),
+            (json!({"profile": {"name": "p", "schema": "dbt_demo", "workers": 0}}), "values.profile.workers"),
+            (
+                json!({"profile": {"name": "p", "schema": "dbt_demo", "worker_type": "G.3X"}}),
+                "values.profile.worker_type",
+            ),
+            (json!({"location": "dbt-demo-bucket/x"}), "values.location"),
+        ] {
+            let e = values(extra.clone()).unwrap_err().to_string();
+            assert!(e.contains(field), "{extra}: {e}");
+        }
     }
 }

@@ -14,7 +14,10 @@ use serde::Deserialize;
 use std::path::Path;
 
 /// The stacks shipped inside the binary: (file name, contents).
-const SHIPPED: &[(&str, &str)] = &[("secoda-glue", include_str!("../../stacks/secoda-glue.yaml"))];
+const SHIPPED: &[(&str, &str)] = &[
+    ("secoda-glue", include_str!("../../stacks/secoda-glue.yaml")),
+    ("dbt-glue", include_str!("../../stacks/dbt-glue.yaml")),
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,7 +25,22 @@ pub struct Stack {
     pub name: String,
     pub description: String,
     pub parameters: Vec<Parameter>,
+    /// Conditions over several values, checked after each value's own check.
+    #[serde(default)]
+    pub checks: Vec<Check>,
     pub resources: Vec<ResourceTemplate>,
+}
+
+/// A condition the values must meet together, with what to say when they do not.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// A template expression over the values that must be true.
+    pub holds: String,
+    /// The value to name in the error.
+    pub field: String,
+    pub problem: String,
+    pub fix: String,
 }
 
 /// One resource of a stack, with templated fields. `id` names it for `attach` and `to`
@@ -55,6 +73,15 @@ pub enum ResourceTemplate {
         #[serde(default)]
         attach: Vec<String>,
     },
+    /// A policy of this stack attached to a role or user lakepass does not own (given by
+    /// ARN). The attachment is lakepass's; the principal is not, and teardown only detaches.
+    Attachment {
+        when: Option<String>,
+        /// Id of the policy to attach.
+        policy: String,
+        /// Template rendering to the principal's ARN.
+        to_arn: String,
+    },
     Grants {
         when: Option<String>,
         /// Template rendering to the id of the principal resource.
@@ -74,6 +101,7 @@ impl ResourceTemplate {
             ResourceTemplate::Policy { id, .. } => id.as_deref().unwrap_or("policy"),
             ResourceTemplate::Role { id, .. } => id.as_deref().unwrap_or("role"),
             ResourceTemplate::User { id, .. } => id.as_deref().unwrap_or("user"),
+            ResourceTemplate::Attachment { .. } => "attachment",
             ResourceTemplate::Grants { .. } => "grants",
         }
     }
@@ -83,6 +111,7 @@ impl ResourceTemplate {
             ResourceTemplate::Policy { when, .. }
             | ResourceTemplate::Role { when, .. }
             | ResourceTemplate::User { when, .. }
+            | ResourceTemplate::Attachment { when, .. }
             | ResourceTemplate::Grants { when, .. } => when.as_deref(),
         }
     }
@@ -94,6 +123,8 @@ pub struct StatementTemplate {
     pub sid: String,
     pub actions: Vec<String>,
     pub resources: Vec<ArnTemplate>,
+    /// An IAM condition block; its string leaves are templates.
+    pub condition: Option<serde_json::Value>,
 }
 
 /// A resource ARN template, or one expanded over a list (`item` is each element).
@@ -161,7 +192,7 @@ impl Stack {
         let ids: Vec<&str> = self.resources.iter().map(|r| r.id()).collect();
         let mut unique = std::collections::BTreeSet::new();
         for r in &self.resources {
-            let is_grants = matches!(r, ResourceTemplate::Grants { .. });
+            let is_grants = matches!(r, ResourceTemplate::Grants { .. } | ResourceTemplate::Attachment { .. });
             if !is_grants && r.id() == "grants" {
                 return Err(fail("the id `grants` is reserved for grants resources".into()));
             }
@@ -171,10 +202,11 @@ impl Stack {
         }
         for r in &self.resources {
             let attach = match r {
-                ResourceTemplate::Role { attach, .. } | ResourceTemplate::User { attach, .. } => attach,
+                ResourceTemplate::Role { attach, .. } | ResourceTemplate::User { attach, .. } => attach.clone(),
+                ResourceTemplate::Attachment { policy, .. } => vec![policy.clone()],
                 _ => continue,
             };
-            for a in attach {
+            for a in &attach {
                 let target = self.resources.iter().find(|r| r.id() == a);
                 if !matches!(target, Some(ResourceTemplate::Policy { .. })) {
                     return Err(fail(format!(

@@ -25,6 +25,17 @@ pub struct Parameter {
     /// applies; when false it is neither asked nor required.
     pub when: Option<String>,
     pub help: Option<String>,
+    /// May be left out (no default, not required); it is then absent from the values.
+    #[serde(default)]
+    pub optional: bool,
+    /// For lists: an empty list is accepted.
+    #[serde(default)]
+    pub allow_empty: bool,
+    /// For integers: the smallest value accepted.
+    pub min: Option<i64>,
+    /// For objects: their fields, checked like parameters.
+    #[serde(default)]
+    pub fields: Vec<Parameter>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -40,33 +51,69 @@ pub enum ParamType {
     /// An IAM role, user or policy name.
     IamName,
     DatabaseList,
+    /// One Glue database name.
+    Database,
     TableMap,
+    /// A whole number (`min` bounds it).
+    Integer,
+    /// Free text on one line.
+    Text,
+    /// An `s3://bucket[/prefix]` location.
+    S3Uri,
+    /// An existing IAM role or user of the account, by ARN.
+    PrincipalArn,
+    /// A map with its own typed `fields`.
+    Object,
 }
 
 /// Checks `raw` against the stack's parameters and returns the complete values: defaults
 /// filled, parameters whose `when` is false removed. `field` prefixes every error's field.
 pub fn validate_values(stack: &Stack, raw: &Values, field: &str) -> Result<Values, Error> {
+    let out = validate_fields(&stack.parameters, raw, field, &stack.name)?;
+    check_table_map_keys(stack, &out, field)?;
+    for c in &stack.checks {
+        let ok = eval_condition(&c.holds, &out).map_err(|e| Error::StackFile {
+            origin: stack.name.clone(),
+            problem: format!("check {:?}: {e}", c.holds),
+        })?;
+        if !ok {
+            return Err(Error::Value {
+                field: format!("{field}.{}", c.field),
+                problem: c.problem.clone(),
+                fix: c.fix.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a map of values against parameters (the stack's, or an object's fields).
+fn validate_fields(params: &[Parameter], raw: &Values, field: &str, stack: &str) -> Result<Values, Error> {
     for key in raw.keys() {
-        if stack.parameter(key).is_none() {
-            let known: Vec<&str> = stack.parameters.iter().map(|p| p.name.as_str()).collect();
+        if !params.iter().any(|p| &p.name == key) {
+            let known: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
             return Err(Error::Value {
                 field: format!("{field}.{key}"),
-                problem: format!("stack {} has no parameter {key}", stack.name),
+                problem: if stack.is_empty() {
+                    "is not a known setting".into()
+                } else {
+                    format!("is not a setting of stack {stack}")
+                },
                 fix: format!("remove it, or use one of: {}", known.join(", ")),
             });
         }
     }
     let mut all = raw.clone();
-    for p in &stack.parameters {
+    for p in params {
         if let (false, Some(d)) = (all.contains_key(&p.name), &p.default) {
             all.insert(p.name.clone(), d.clone());
         }
     }
     let mut out = Values::new();
-    for p in &stack.parameters {
+    for p in params {
         if let Some(cond) = &p.when
             && !eval_condition(cond, &all).map_err(|e| Error::StackFile {
-                origin: stack.name.clone(),
+                origin: stack.to_string(),
                 problem: format!("parameter {}: when {cond:?}: {e}", p.name),
             })?
         {
@@ -74,6 +121,9 @@ pub fn validate_values(stack: &Stack, raw: &Values, field: &str) -> Result<Value
         }
         let name = format!("{field}.{}", p.name);
         let Some(v) = all.get(&p.name) else {
+            if p.optional {
+                continue;
+            }
             return Err(Error::Value {
                 field: name,
                 problem: "is missing".into(),
@@ -82,7 +132,6 @@ pub fn validate_values(stack: &Stack, raw: &Values, field: &str) -> Result<Value
         };
         out.insert(p.name.clone(), check_value(p, v, &name)?);
     }
-    check_table_map_keys(stack, &out, field)?;
     Ok(out)
 }
 
@@ -137,7 +186,7 @@ pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error
             Ok(v.clone())
         }
         ParamType::BucketList => {
-            let items = list(v, field)?;
+            let items = list(v, field, p.allow_empty)?;
             for (i, item) in items.iter().enumerate() {
                 let f = format!("{field}[{i}]");
                 let s = string(item, &f)?;
@@ -178,7 +227,7 @@ pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error
             Ok(v.clone())
         }
         ParamType::DatabaseList => {
-            let items = list(v, field)?;
+            let items = list(v, field, p.allow_empty)?;
             let mut seen = std::collections::BTreeSet::new();
             for (i, item) in items.iter().enumerate() {
                 let f = format!("{field}[{i}]");
@@ -196,6 +245,75 @@ pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error
             }
             Ok(v.clone())
         }
+        ParamType::Database => {
+            let s = string(v, field)?;
+            check_database(s).map_err(|problem| {
+                bad(
+                    field,
+                    format!("{s:?} {problem}"),
+                    "use the database name as Glue shows it: lowercase letters, digits, '_' or '-'",
+                )
+            })?;
+            Ok(v.clone())
+        }
+        ParamType::Integer => {
+            let n = match v {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            let Some(n) = n else {
+                return Err(bad(field, format!("must be a whole number, got {v}"), "write a number such as 2"));
+            };
+            if let Some(min) = p.min
+                && n < min
+            {
+                return Err(bad(field, format!("is {n}, less than {min}"), format!("use {min} or more")));
+            }
+            Ok(Value::from(n))
+        }
+        ParamType::Text => {
+            let s = string(v, field)?;
+            if s.trim().is_empty() || s.contains('\n') {
+                return Err(bad(field, "must be one non-empty line of text", "write it on one line"));
+            }
+            Ok(v.clone())
+        }
+        ParamType::S3Uri => {
+            let s = string(v, field)?;
+            let bucket = s.strip_prefix("s3://").map(|r| r.split('/').next().unwrap_or(""));
+            let problem = match bucket {
+                None => Some(format!("{s:?} is not an s3:// location")),
+                Some(b) => check_bucket(b).err().map(|e| format!("{s:?}: bucket {b:?} {e}")),
+            };
+            if let Some(problem) = problem {
+                return Err(bad(field, problem, "write it as s3://bucket/prefix"));
+            }
+            Ok(v.clone())
+        }
+        ParamType::PrincipalArn => {
+            let s = string(v, field)?;
+            let parts: Vec<&str> = s.splitn(6, ':').collect();
+            let ok = parts.len() == 6
+                && parts[0] == "arn"
+                && parts[2] == "iam"
+                && parts[4].len() == 12
+                && (parts[5].starts_with("role/") || parts[5].starts_with("user/"));
+            if !ok {
+                return Err(bad(
+                    field,
+                    format!("{s:?} is not the ARN of an IAM role or user"),
+                    "write it as arn:aws:iam::<account>:user/NAME or arn:aws:iam::<account>:role/NAME",
+                ));
+            }
+            Ok(v.clone())
+        }
+        ParamType::Object => {
+            let Value::Object(map) = v else {
+                return Err(bad(field, format!("must be a map, got {v}"), "write it as nested keys"));
+            };
+            Ok(Value::Object(validate_fields(&p.fields, map, field, "")?))
+        }
         ParamType::TableMap => {
             let Value::Object(map) = v else {
                 return Err(bad(
@@ -206,7 +324,7 @@ pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error
             };
             for (db, tables) in map {
                 let f = format!("{field}.{db}");
-                let items = list(tables, &f)?;
+                let items = list(tables, &f, false)?;
                 for (i, t) in items.iter().enumerate() {
                     let tf = format!("{f}[{i}]");
                     let s = string(t, &tf)?;
@@ -249,9 +367,9 @@ fn string<'a>(v: &'a Value, field: &str) -> Result<&'a str, Error> {
     v.as_str().ok_or_else(|| bad(field, format!("must be text, got {v}"), "quote the value"))
 }
 
-fn list<'a>(v: &'a Value, field: &str) -> Result<&'a Vec<Value>, Error> {
+fn list<'a>(v: &'a Value, field: &str, allow_empty: bool) -> Result<&'a Vec<Value>, Error> {
     match v {
-        Value::Array(a) if !a.is_empty() => Ok(a),
+        Value::Array(a) if allow_empty || !a.is_empty() => Ok(a),
         Value::Array(_) => Err(bad(field, "is empty", "list at least one")),
         _ => Err(bad(field, format!("must be a list, got {v}"), "write it as [a, b]")),
     }

@@ -18,12 +18,27 @@ pub trait Asker {
         options: &[(String, String)],
         default: usize,
     ) -> Result<String, Error>;
-    /// Some of `options`, at least one; `checked` pre-selects.
-    fn multi(&mut self, param: &str, prompt: &str, options: &[String], checked: &[bool]) -> Result<Vec<String>, Error>;
+    /// Some of `options` (at least one unless `allow_empty`); `checked` pre-selects.
+    fn multi(
+        &mut self,
+        param: &str,
+        prompt: &str,
+        options: &[String],
+        checked: &[bool],
+        allow_empty: bool,
+    ) -> Result<Vec<String>, Error>;
     /// A line of text, re-asked until `check` accepts it.
     fn text(&mut self, param: &str, prompt: &str, default: Option<&str>, check: Check) -> Result<String, Error>;
-    /// A comma-separated list, re-asked until every item passes `check`.
-    fn list(&mut self, param: &str, prompt: &str, default: &[String], check: Check) -> Result<Vec<String>, Error>;
+    /// A comma-separated list, re-asked until every item passes `check` (and, unless
+    /// `allow_empty`, until it has one).
+    fn list(
+        &mut self,
+        param: &str,
+        prompt: &str,
+        default: &[String],
+        check: Check,
+        allow_empty: bool,
+    ) -> Result<Vec<String>, Error>;
     fn confirm(&mut self, prompt: &str, default: bool) -> Result<bool, Error>;
     /// Whether a person is answering (so there is someone to show things to).
     fn interactive(&self) -> bool;
@@ -74,7 +89,14 @@ impl Asker for Terminal {
         Ok(options[i].0.clone())
     }
 
-    fn multi(&mut self, _: &str, prompt: &str, options: &[String], checked: &[bool]) -> Result<Vec<String>, Error> {
+    fn multi(
+        &mut self,
+        _: &str,
+        prompt: &str,
+        options: &[String],
+        checked: &[bool],
+        allow_empty: bool,
+    ) -> Result<Vec<String>, Error> {
         loop {
             let mut shown: Vec<usize> = (0..options.len()).collect();
             if options.len() > FILTER_ABOVE {
@@ -95,7 +117,7 @@ impl Asker for Terminal {
                 .interact_opt()
                 .map_err(io)?
                 .ok_or_else(cancelled)?;
-            if picked.is_empty() {
+            if picked.is_empty() && !allow_empty {
                 eprintln!("  choose at least one (space selects, enter confirms)");
                 continue;
             }
@@ -112,14 +134,24 @@ impl Asker for Terminal {
         Ok(input.interact_text().map_err(io)?.trim().to_string())
     }
 
-    fn list(&mut self, _: &str, prompt: &str, default: &[String], check: Check) -> Result<Vec<String>, Error> {
-        let mut input = Input::<String>::with_theme(&self.theme).with_prompt(prompt).validate_with(|s: &String| {
-            let items = split_list(s);
-            if items.is_empty() {
-                return Err("list at least one".to_string());
-            }
-            items.iter().try_for_each(|i| check(i).map_err(|e| format!("{i}: {e}")))
-        });
+    fn list(
+        &mut self,
+        _: &str,
+        prompt: &str,
+        default: &[String],
+        check: Check,
+        allow_empty: bool,
+    ) -> Result<Vec<String>, Error> {
+        let mut input = Input::<String>::with_theme(&self.theme)
+            .with_prompt(prompt)
+            .allow_empty(allow_empty)
+            .validate_with(|s: &String| {
+                let items = split_list(s);
+                if items.is_empty() && !allow_empty {
+                    return Err("list at least one".to_string());
+                }
+                items.iter().try_for_each(|i| check(i).map_err(|e| format!("{i}: {e}")))
+            });
         if !default.is_empty() {
             input = input.default(default.join(", "));
         }
@@ -162,8 +194,14 @@ impl Answers {
         Ok(Answers { origin: path.display().to_string(), values, yes })
     }
 
+    /// An answer by key; "profile.name" looks inside the `profile` map.
     fn get(&self, param: &str) -> Option<&Value> {
-        self.values.get(param)
+        let mut parts = param.split('.');
+        let mut v = self.values.get(parts.next()?)?;
+        for p in parts {
+            v = v.get(p)?;
+        }
+        Some(v)
     }
 
     fn missing(&self, param: &str, prompt: &str) -> Error {
@@ -215,15 +253,23 @@ impl Asker for Answers {
         }
     }
 
-    fn multi(&mut self, param: &str, prompt: &str, options: &[String], checked: &[bool]) -> Result<Vec<String>, Error> {
+    fn multi(
+        &mut self,
+        param: &str,
+        prompt: &str,
+        options: &[String],
+        checked: &[bool],
+        allow_empty: bool,
+    ) -> Result<Vec<String>, Error> {
         let picked = match self.strings(param) {
             Some(p) => p,
             None if checked.iter().any(|c| *c) => {
                 return Ok(options.iter().zip(checked).filter(|(_, c)| **c).map(|(o, _)| o.clone()).collect());
             }
+            None if allow_empty => return Ok(Vec::new()),
             None => return Err(self.missing(param, prompt)),
         };
-        if picked.is_empty() {
+        if picked.is_empty() && !allow_empty {
             return Err(self.bad(param, "is empty; list at least one".into()));
         }
         Ok(picked)
@@ -239,10 +285,17 @@ impl Asker for Answers {
         Ok(v)
     }
 
-    fn list(&mut self, param: &str, prompt: &str, default: &[String], check: Check) -> Result<Vec<String>, Error> {
+    fn list(
+        &mut self,
+        param: &str,
+        prompt: &str,
+        default: &[String],
+        check: Check,
+        allow_empty: bool,
+    ) -> Result<Vec<String>, Error> {
         let items = match self.strings(param) {
             Some(items) => items,
-            None if !default.is_empty() => default.to_vec(),
+            None if !default.is_empty() || allow_empty => default.to_vec(),
             None => return Err(self.missing(param, prompt)),
         };
         for i in &items {

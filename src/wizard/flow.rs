@@ -5,7 +5,10 @@ use crate::stack::Stack;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-const SHIPPED: &[(&str, &str)] = &[("secoda-glue", include_str!("../../wizard/secoda-glue.yaml"))];
+const SHIPPED: &[(&str, &str)] = &[
+    ("secoda-glue", include_str!("../../wizard/secoda-glue.yaml")),
+    ("dbt-glue", include_str!("../../wizard/dbt-glue.yaml")),
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +36,8 @@ pub struct Question {
     pub generate: bool,
     /// Where suggestions come from.
     pub source: Option<Source>,
+    /// For `table_locations`: the parameter naming the databases (default `databases`).
+    pub from: Option<String>,
 }
 
 /// Lookups in the account that suggest answers.

@@ -188,7 +188,7 @@ async fn ask_one(
             if options.is_empty() && asker.interactive() {
                 eprintln!("  (no databases found in the Glue catalog of this account and region)");
                 let check_db = |s: &str| check_value(p, &json!([s]), &p.name).map(|_| ()).map_err(|e| problem_of(&e));
-                return Ok(json!(asker.list(&p.name, &q.prompt, &chosen, &check_db)?));
+                return Ok(json!(asker.list(&p.name, &q.prompt, &chosen, &check_db, p.allow_empty)?));
             }
             for c in &chosen {
                 if !options.contains(c) {
@@ -196,18 +196,48 @@ async fn ask_one(
                 }
             }
             let checked: Vec<bool> = options.iter().map(|o| chosen.contains(o)).collect();
-            let picked = asker.multi(&p.name, &q.prompt, &options, &checked)?;
+            let picked = asker.multi(&p.name, &q.prompt, &options, &checked, p.allow_empty)?;
             check_value(p, &json!(picked), &p.name)?;
             Ok(json!(picked))
         }
         ParamType::BucketList => {
             let mut suggested = strings(default.as_ref());
             if suggested.is_empty() && q.source == Some(Source::TableLocations) {
-                let dbs = strings(values.get("databases"));
+                let dbs = strings(values.get(q.from.as_deref().unwrap_or("databases")));
                 suggested = lookup::table_buckets(aws, caller, &dbs).await?;
             }
             let check_bucket = |s: &str| crate::stack::check_bucket(s);
-            Ok(json!(asker.list(&p.name, &q.prompt, &suggested, &check_bucket)?))
+            Ok(json!(asker.list(&p.name, &q.prompt, &suggested, &check_bucket, p.allow_empty)?))
+        }
+        ParamType::Object => {
+            // Each field in turn, as text (choices as a select), with its default.
+            let current = default.as_ref().and_then(Value::as_object).cloned().unwrap_or_default();
+            let mut out = serde_json::Map::new();
+            for f in &p.fields {
+                let key = format!("{}.{}", p.name, f.name);
+                let prompt = format!("{} {}", q.prompt, f.help.as_deref().unwrap_or(&f.name));
+                let d = current
+                    .get(&f.name)
+                    .or(f.default.as_ref())
+                    .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()));
+                if f.optional {
+                    // Optional settings are not asked; a current one is kept.
+                    if let Some(v) = current.get(&f.name) {
+                        out.insert(f.name.clone(), v.clone());
+                    }
+                    continue;
+                }
+                let answer = if f.kind == ParamType::Choice {
+                    let options: Vec<(String, String)> = f.choices.iter().map(|c| (c.clone(), c.clone())).collect();
+                    let i = options.iter().position(|(v, _)| Some(v) == d.as_ref()).unwrap_or(0);
+                    asker.select(&key, &prompt, &options, i)?
+                } else {
+                    let check = |s: &str| check_value(f, &json!(s), &key).map(|_| ()).map_err(|e| problem_of(&e));
+                    asker.text(&key, &prompt, d.as_deref(), &check)?
+                };
+                out.insert(f.name.clone(), check_value(f, &json!(answer), &key)?);
+            }
+            Ok(Value::Object(out))
         }
         ParamType::ExternalId if q.generate && default.is_none() && asker.interactive() => {
             if asker.confirm("Generate a strong external ID (40 random characters)?", true)? {
