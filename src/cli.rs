@@ -51,6 +51,8 @@ pub enum Command {
     Status,
     /// List the stacks lakepass ships.
     Stacks,
+    /// Print the dbt profile target of a deployment (stacks with a profile, e.g. dbt-glue).
+    Profile,
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +81,10 @@ pub struct ProvisionArgs {
     /// Write a new access key's secret only to this file (mode 0600), not to stdout.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+
+    /// Replace a profiles.yml target that lakepass did not write (a backup is kept).
+    #[arg(long)]
+    pub overwrite_profile: bool,
 }
 
 #[derive(Debug, Args)]

@@ -74,6 +74,9 @@ pub enum Error {
     #[error("the state file {path} records resources in {what} {recorded}, but this run is for {what} {now}")]
     WrongPlace { path: PathBuf, what: String, recorded: String, now: String },
 
+    #[error("target {target} of profile {profile} in {path} was not written by lakepass")]
+    ProfileNotOurs { path: PathBuf, profile: String, target: String },
+
     #[error("{0}")]
     Other(String),
 }
@@ -108,6 +111,7 @@ impl Error {
             Error::WrongPlace { what, recorded, .. } => format!(
                 "run with the {what} {recorded} (e.g. `lakepass teardown` there) before using another {what}, or give this deployment another name; do not move the state file aside, that would orphan what it records"
             ),
+            Error::ProfileNotOurs { .. } => "choose another target (profile.target in lakepass.yaml), or pass --overwrite-profile to replace it (a backup of the file is kept)".into(),
             Error::Locked { .. } => "wait for the other run to finish; the lock is released when it exits".into(),
             Error::State { .. } => "restore the file from version control, or move it aside and run again: lakepass recovers what it owns from the ownership tags in AWS".into(),
             _ => return None,

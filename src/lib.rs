@@ -27,6 +27,7 @@ pub mod observe;
 pub mod output;
 pub mod plan;
 pub mod policy;
+pub mod profile;
 pub mod render;
 pub mod stack;
 pub mod state;

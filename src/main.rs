@@ -37,6 +37,7 @@ fn main() {
                     yes: a.yes,
                     adopt: a.adopt,
                     secret_file: a.secret_file,
+                    overwrite_profile: a.overwrite_profile,
                 };
                 commands::provision(&global, &opts).await
             }
@@ -52,6 +53,7 @@ fn main() {
                 lakepass::wizard::wizard(&global, &opts).await
             }
             Command::Stacks => commands::stacks(),
+            Command::Profile => commands::profile(&global).await,
         }
     });
     match result {

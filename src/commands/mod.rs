@@ -8,6 +8,18 @@ mod status;
 mod teardown;
 
 pub use provision::{Handoff, Prepared, execute, prepare, provision};
+
+/// `lakepass profile`: the deployment's dbt profile target, on stdout.
+pub async fn profile(g: &Global) -> Result<i32, Error> {
+    let loaded = Loaded::new(g, g.deployment.as_deref())?;
+    let values = loaded.values()?;
+    let (_, facts, _) = loaded.connect(g).await?;
+    let Some(t) = provision::profile_of(&loaded, &facts, &values) else {
+        return Err(Error::Other(format!("stack {} has no dbt profile", loaded.stack.name)));
+    };
+    print(&crate::profile::profile_text(&t.profile, &t.target, &t.fields, &loaded.name));
+    Ok(0)
+}
 pub use status::status;
 pub use teardown::teardown;
 
@@ -40,6 +52,8 @@ pub struct ProvisionOpts {
     pub yes: bool,
     pub adopt: bool,
     pub secret_file: Option<PathBuf>,
+    /// Replace a profiles.yml target lakepass did not write.
+    pub overwrite_profile: bool,
 }
 
 #[derive(Debug, Clone, Default)]

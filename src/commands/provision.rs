@@ -35,7 +35,7 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     if p.plan.has_changes() {
         confirm(&format!("Apply these changes to account {}", p.facts.account), o.yes)?;
     }
-    let handoff = execute(g, p, o.secret_file.as_deref(), &apply::Lines).await?;
+    let handoff = execute(g, p, o.secret_file.as_deref(), o.overwrite_profile, &apply::Lines).await?;
     print(&handoff.plain());
     Ok(0)
 }
@@ -101,9 +101,15 @@ pub async fn execute(
     g: &Global,
     p: Prepared,
     secret_file: Option<&Path>,
+    overwrite_profile: bool,
     progress: &dyn Progress,
 ) -> Result<Handoff, Error> {
     let Prepared { loaded, values, aws, facts, caller, store, mut state, plan, .. } = p;
+    // The profile target must be writable before anything changes in AWS.
+    if let Some(t) = profile_of(&loaded, &facts, &values) {
+        let file = crate::profile::expand(&t.path);
+        crate::profile::check(&file, &t.profile, &t.target, &t.fields, &loaded.name, overwrite_profile)?;
+    }
     // A new key's secret exists once: make sure it can be written before creating it.
     let secret_out = match secret_file {
         Some(path) if creates_access_key(&plan) => Some(SecretFile::prepare(path)?),
@@ -136,7 +142,41 @@ pub async fn execute(
     if plan.has_changes() {
         eprintln!("{}", output::applied(&plan));
     }
-    Handoff::new(&loaded, &facts, &values, &state, applied, secret_out)
+    let mut handoff = Handoff::new(&loaded, &facts, &values, &state, applied, secret_out)?;
+    if let Some(row) = write_profile(&loaded, &facts, &values, overwrite_profile)? {
+        handoff.rows.push(row);
+    }
+    Ok(handoff)
+}
+
+/// The profile target of a stack that has one: its settings, file, profile and target names.
+pub fn profile_of(loaded: &Loaded, facts: &Facts, values: &Values) -> Option<crate::profile::Target> {
+    let param = loaded.stack.dbt_profile.as_ref()?;
+    let settings = values.get(param)?;
+    let role = values.get("role_name").and_then(|v| v.as_str())?;
+    let role_arn = crate::model::Principal::Role(role.to_string()).arn(facts);
+    let location = values.get("location").and_then(|v| v.as_str()).unwrap_or_default();
+    let fields = crate::profile::target_fields(settings, &role_arn, &facts.region, location);
+    let text = |k: &str| settings.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    Some(crate::profile::Target { path: text("path"), profile: text("name"), target: text("target"), fields })
+}
+
+/// Writes the deployment's dbt profile target, if its stack has one; returns the hand-off row.
+fn write_profile(
+    loaded: &Loaded,
+    facts: &Facts,
+    values: &Values,
+    overwrite: bool,
+) -> Result<Option<(String, String)>, Error> {
+    let Some(t) = profile_of(loaded, facts, values) else { return Ok(None) };
+    let (name, target) = (&t.profile, &t.target);
+    let file = crate::profile::expand(&t.path);
+    let what = match crate::profile::merge(&file, name, target, &t.fields, &loaded.name, overwrite)? {
+        crate::profile::Merged::Created => "written".to_string(),
+        crate::profile::Merged::Unchanged => "up to date".to_string(),
+        crate::profile::Merged::Updated { backup } => format!("updated (backup: {})", backup.display()),
+    };
+    Ok(Some(("dbt profile".into(), format!("{name}, target {target}, in {} ({what})", file.display()))))
 }
 
 fn creates_access_key(plan: &Plan) -> bool {

@@ -28,6 +28,8 @@ pub struct Stack {
     /// Conditions over several values, checked after each value's own check.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// The object parameter describing a dbt profile target to write after provisioning.
+    pub dbt_profile: Option<String>,
     pub resources: Vec<ResourceTemplate>,
 }
 

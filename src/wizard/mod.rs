@@ -91,7 +91,7 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     }
     config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
     let bars = progress::Bars::new(asker.interactive());
-    let handoff = commands::execute(g, prepared, o.secret_file.as_deref(), &bars).await?;
+    let handoff = commands::execute(g, prepared, o.secret_file.as_deref(), false, &bars).await?;
     crate::commands::print(&progress::boxed(&flow.handoff.title, &handoff, &name));
     Ok(0)
 }

@@ -1,0 +1,294 @@
+//! dbt profiles: the `profiles.yml` target of a dbt-glue deployment, rendered and merged
+//! into the user's file.
+//!
+//! Merging edits the file as text: every other profile, target and comment stays byte for
+//! byte, a backup of the previous file is kept, and a target lakepass did not write (it
+//! carries no lakepass marker line) is only replaced when the user says so.
+
+use crate::error::Error;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A deployment's target: where it goes and what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub path: String,
+    pub profile: String,
+    pub target: String,
+    pub fields: Vec<(String, Value)>,
+}
+
+/// The first line of every target lakepass writes; it is how lakepass knows its own.
+pub fn marker(deployment: &str) -> String {
+    format!("# managed by lakepass (deployment {deployment}); edit lakepass.yaml instead")
+}
+
+/// The settings of a target, in the order dbt's documentation lists them.
+pub fn target_fields(settings: &Value, role_arn: &str, region: &str, location: &str) -> Vec<(String, Value)> {
+    let get = |key: &str| settings.get(key).cloned();
+    let entries: [(&str, Option<Value>); 13] = [
+        ("type", Some(Value::from("glue"))),
+        ("role_arn", Some(Value::from(role_arn))),
+        ("region", Some(Value::from(region))),
+        ("workers", get("workers")),
+        ("worker_type", get("worker_type")),
+        ("schema", get("schema")),
+        // dbt-glue requires `database` to be omitted or equal to `schema`.
+        ("database", get("schema")),
+        ("session_provisioning_timeout_in_seconds", get("session_provisioning_timeout_in_seconds")),
+        ("location", Some(Value::from(location))),
+        ("idle_timeout", get("idle_timeout")),
+        ("glue_version", get("glue_version")),
+        ("security_configuration", get("security_configuration")),
+        ("connections", get("connections")),
+    ];
+    entries.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect()
+}
+
+/// The target's block, indented by `indent`: the marker, `TARGET:`, then its settings.
+fn target_block(target: &str, fields: &[(String, Value)], deployment: &str, indent: &str) -> String {
+    let mut out = format!("{indent}{target}:\n{indent}  {}\n", marker(deployment));
+    for (k, v) in fields {
+        out.push_str(&format!("{indent}  {k}: {v}\n"));
+    }
+    out
+}
+
+/// The whole profile, for a new file or for printing.
+pub fn profile_text(name: &str, target: &str, fields: &[(String, Value)], deployment: &str) -> String {
+    format!("{name}:\n  target: {target}\n  outputs:\n{}", target_block(target, fields, deployment, "    "))
+}
+
+/// `~/` at the start of a path is the home directory.
+pub fn expand(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// What a merge did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Merged {
+    Created,
+    Unchanged,
+    Updated { backup: PathBuf },
+}
+
+/// Checks, without writing, that [`merge`] would succeed: run before anything changes in AWS.
+pub fn check(
+    path: &Path,
+    name: &str,
+    target: &str,
+    fields: &[(String, Value)],
+    deployment: &str,
+    overwrite: bool,
+) -> Result<(), Error> {
+    match std::fs::read_to_string(path) {
+        Ok(old) => splice(&old, name, target, fields, deployment, overwrite, path).map(|_| ()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Io { what: format!("read {}", path.display()), source: e }),
+    }
+}
+
+/// Writes the target into the profiles file at `path`. `overwrite` allows replacing a
+/// target lakepass did not write.
+pub fn merge(
+    path: &Path,
+    name: &str,
+    target: &str,
+    fields: &[(String, Value)],
+    deployment: &str,
+    overwrite: bool,
+) -> Result<Merged, Error> {
+    let io = |what: &str, e| Error::Io { what: format!("{what} {}", path.display()), source: e };
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io("read", e)),
+    };
+    let Some(old) = old else {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
+        }
+        std::fs::write(path, profile_text(name, target, fields, deployment)).map_err(|e| io("write", e))?;
+        return Ok(Merged::Created);
+    };
+    let parsed: Value = serde_saphyr::from_str(&old)
+        .map_err(|e| Error::Config { path: path.to_path_buf(), problem: format!("not valid YAML: {e}") })?;
+    let new = splice(&old, name, target, fields, deployment, overwrite, path)?;
+    if new == old {
+        return Ok(Merged::Unchanged);
+    }
+    // Everything but this target must read back the same.
+    let reparsed: Value = serde_saphyr::from_str(&new).map_err(|e| Error::Config {
+        path: path.to_path_buf(),
+        problem: format!("merge produced invalid YAML: {e}"),
+    })?;
+    if without_target(&parsed, name, target) != without_target(&reparsed, name, target) {
+        return Err(Error::Config {
+            path: path.to_path_buf(),
+            problem: format!(
+                "could not add target {target} of profile {name} without changing the rest; add it by hand (`lakepass profile` prints it)"
+            ),
+        });
+    }
+    let backup = path.with_extension("yml.lakepass-backup");
+    std::fs::copy(path, &backup).map_err(|e| io("back up", e))?;
+    let tmp = path.with_extension("yml.tmp");
+    std::fs::write(&tmp, new).map_err(|e| io("write", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("replace", e))?;
+    Ok(Merged::Updated { backup })
+}
+
+fn without_target(v: &Value, name: &str, target: &str) -> Value {
+    let mut v = v.clone();
+    if let Some(outputs) = v.get_mut(name).and_then(|p| p.get_mut("outputs")).and_then(Value::as_object_mut) {
+        outputs.remove(target);
+    }
+    if v.get(name).and_then(|p| p.get("outputs")).and_then(Value::as_object).is_some_and(|o| o.is_empty()) {
+        v.as_object_mut().map(|m| m.remove(name));
+    }
+    v
+}
+
+fn indent_of(l: &str) -> usize {
+    l.len() - l.trim_start().len()
+}
+
+fn content(l: &str) -> bool {
+    !l.trim().is_empty() && !l.trim_start().starts_with('#')
+}
+
+/// The line index of key `key:` at exactly `indent` within lines[from..to].
+fn find_key(lines: &[&str], from: usize, to: usize, indent: usize, key: &str) -> Option<usize> {
+    (from..to).find(|&i| {
+        let l = lines[i];
+        content(l) && indent_of(l) == indent && l.trim_start().strip_prefix(key).is_some_and(|r| r.trim_end() == ":")
+    })
+}
+
+/// The end (exclusive) of the block starting at `start`: the next content line indented
+/// at most as much, with trailing blank and comment lines left to what follows.
+fn block_end(lines: &[&str], start: usize, to: usize) -> usize {
+    let indent = indent_of(lines[start]);
+    let mut end = (start + 1..to).find(|&i| content(lines[i]) && indent_of(lines[i]) <= indent).unwrap_or(to);
+    while end > start + 1 && !content(lines[end - 1]) {
+        end -= 1;
+    }
+    end
+}
+
+#[allow(clippy::too_many_arguments)]
+fn splice(
+    text: &str,
+    name: &str,
+    target: &str,
+    fields: &[(String, Value)],
+    deployment: &str,
+    overwrite: bool,
+    path: &Path,
+) -> Result<String, Error> {
+    let lines: Vec<&str> = text.lines().collect();
+    let join = |parts: &[&str]| parts.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let Some(p) = find_key(&lines, 0, lines.len(), 0, name) else {
+        let mut out = text.to_string();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&profile_text(name, target, fields, deployment));
+        return Ok(out);
+    };
+    let p_end = block_end(&lines, p, lines.len());
+    let child = (p + 1..p_end).find(|&i| content(lines[i])).map(|i| indent_of(lines[i])).unwrap_or(2);
+    let unparsable = || Error::Config {
+        path: path.to_path_buf(),
+        problem: format!(
+            "profile {name} has no `outputs:` block lakepass can edit; add target {target} by hand (`lakepass profile` prints it)"
+        ),
+    };
+    let o = find_key(&lines, p + 1, p_end, child, "outputs").ok_or_else(unparsable)?;
+    let o_end = block_end(&lines, o, p_end);
+    let grandchild = (o + 1..o_end).find(|&i| content(lines[i])).map(|i| indent_of(lines[i])).unwrap_or(child + 2);
+    let indent = " ".repeat(grandchild);
+    let block = target_block(target, fields, deployment, &indent);
+    match find_key(&lines, o + 1, o_end, grandchild, target) {
+        None => Ok(format!("{}{block}{}", join(&lines[..o_end]), join(&lines[o_end..]))),
+        Some(t) => {
+            let t_end = block_end(&lines, t, o_end);
+            let ours = lines[t..t_end].iter().any(|l| l.trim() == marker(deployment));
+            if !ours && !overwrite {
+                return Err(Error::ProfileNotOurs {
+                    path: path.to_path_buf(),
+                    profile: name.to_string(),
+                    target: target.to_string(),
+                });
+            }
+            Ok(format!("{}{block}{}", join(&lines[..t]), join(&lines[t_end..])))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields() -> Vec<(String, Value)> {
+        let settings = json!({"schema": "dbt_demo", "workers": 2, "worker_type": "G.1X", "idle_timeout": 10,
+            "session_provisioning_timeout_in_seconds": 120});
+        target_fields(&settings, "arn:aws:iam::123456789012:role/r", "us-east-1", "s3://b/p")
+    }
+
+    const OTHER: &str = "# team profiles\nanalytics:\n  target: prod\n  outputs:\n    prod:\n      type: postgres  # keep me\n      host: db\n\n";
+
+    #[test]
+    fn a_new_file_holds_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/profiles.yml");
+        assert_eq!(merge(&path, "dbt_demo", "dev", &fields(), "dbt", false).unwrap(), Merged::Created);
+        let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let t = &v["dbt_demo"]["outputs"]["dev"];
+        assert_eq!(t["type"], "glue");
+        assert_eq!(t["database"], t["schema"]);
+        assert_eq!(t["workers"], 2);
+        assert_eq!(v["dbt_demo"]["target"], "dev");
+    }
+
+    #[test]
+    fn merging_keeps_other_profiles_byte_for_byte_and_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles.yml");
+        std::fs::write(&path, OTHER).unwrap();
+        let Merged::Updated { backup } = merge(&path, "dbt_demo", "dev", &fields(), "dbt", false).unwrap() else {
+            panic!()
+        };
+        assert_eq!(std::fs::read_to_string(backup).unwrap(), OTHER);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(OTHER), "{text}");
+        // A second target in the same profile; then rewriting our own is allowed.
+        let mut more = fields();
+        more.iter_mut().find(|(k, _)| k == "workers").unwrap().1 = json!(5);
+        merge(&path, "dbt_demo", "ci", &fields(), "dbt", false).unwrap();
+        merge(&path, "dbt_demo", "dev", &more, "dbt", false).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(OTHER), "{text}");
+        let v: Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(v["dbt_demo"]["outputs"]["dev"]["workers"], 5);
+        assert_eq!(v["dbt_demo"]["outputs"]["ci"]["workers"], 2);
+        assert_eq!(merge(&path, "dbt_demo", "dev", &more, "dbt", false).unwrap(), Merged::Unchanged);
+    }
+
+    #[test]
+    fn a_target_lakepass_did_not_write_is_not_overwritten_unless_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles.yml");
+        std::fs::write(&path, OTHER).unwrap();
+        let e = merge(&path, "analytics", "prod", &fields(), "dbt", false).unwrap_err();
+        assert!(matches!(e, Error::ProfileNotOurs { .. }), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), OTHER);
+        merge(&path, "analytics", "prod", &fields(), "dbt", true).unwrap();
+        let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["analytics"]["outputs"]["prod"]["type"], "glue");
+    }
+}

@@ -1,0 +1,159 @@
+//! The dbt-glue stack end to end: service role, policy, grants and the profiles.yml target,
+//! checked in AWS through the SDK and in the written file.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+fn config(w: &World, source: &str, extra: &str) {
+    w.config(&format!(
+        "deployments:
+  dbt:
+    stack: dbt-glue
+    region: us-east-1
+    values:
+      output_database: dbt_demo
+      source_databases: {source}
+      location: s3://dbt-demo-bucket/dbt_demo_data
+      source_buckets: [acme-lake]
+{extra}      profile:
+        path: ./profiles.yml
+        name: dbt_demo
+        target: dev
+        schema: dbt_demo
+        workers: 2
+        worker_type: G.1X
+        idle_timeout: 10
+        session_provisioning_timeout_in_seconds: 120
+"
+    ));
+}
+
+async fn world() -> World {
+    let w = World::new().await;
+    let input = aws_sdk_glue::types::DatabaseInput::builder().name("dbt_demo").build().unwrap();
+    w.aws.glue.create_database().database_input(input).send().await.unwrap();
+    w
+}
+
+const ROLE: &str = "dbt-glue-interactive-session";
+
+fn profiles(w: &World) -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(w.dir.path().join("profiles.yml")).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn plan_apply_replan_change_sources_and_teardown() {
+    let w = world().await;
+    config(&w, "[sales]", "");
+    let plan = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(w.role(ROLE).await.is_none());
+    assert!(!w.dir.path().join("profiles.yml").exists(), "--plan writes no profile");
+
+    let run = w.run(&["provision", "--yes"]).ok();
+    assert!(run.stdout.contains("dbt profile"), "{}", run.stdout);
+
+    // The role: trusted by Glue, for this account only.
+    let role = w.role(ROLE).await.expect("role");
+    let trust = decode(role.assume_role_policy_document().unwrap());
+    let s = &trust["Statement"][0];
+    assert_eq!(s["Principal"]["Service"].to_string().contains("glue.amazonaws.com"), true, "{trust}");
+    assert!(s["Condition"]["StringEquals"]["aws:SourceAccount"].to_string().contains(ACCOUNT), "{trust}");
+    assert_eq!(w.role_policies(ROLE).await, [ROLE]);
+    let doc = w.policy_document(ROLE).await.to_string();
+    assert!(doc.contains("arn:aws:s3:::dbt-demo-bucket/dbt_demo_data/*"), "{doc}");
+    assert!(!doc.contains("sts:AssumeRole"));
+
+    // Grants: dbt's create_schema set on the output database, read on the source.
+    let grants = w.grants_to(&role_arn(ROLE)).await;
+    let perms = |r: &str| grants.iter().find(|(x, _)| x == r).map(|(_, p)| p.join(",")).unwrap_or_default();
+    assert_eq!(perms("database/dbt_demo"), "ALTER,CREATE_TABLE,DESCRIBE,DROP");
+    assert_eq!(perms("table/dbt_demo/*"), "ALTER,DELETE,DESCRIBE,DROP,INSERT,SELECT");
+    assert_eq!(perms("database/sales"), "DESCRIBE");
+    assert_eq!(perms("table/sales/*"), "DESCRIBE,SELECT");
+
+    // The profile, field by field.
+    let p = profiles(&w);
+    assert_eq!(p["dbt_demo"]["target"], "dev");
+    let t = &p["dbt_demo"]["outputs"]["dev"];
+    assert_eq!(t["type"], "glue");
+    assert_eq!(t["role_arn"], role_arn(ROLE));
+    assert_eq!(t["region"], "us-east-1");
+    assert_eq!(t["workers"], 2);
+    assert_eq!(t["worker_type"], "G.1X");
+    assert_eq!(t["schema"], "dbt_demo");
+    assert_eq!(t["database"], "dbt_demo");
+    assert_eq!(t["session_provisioning_timeout_in_seconds"], 120);
+    assert_eq!(t["location"], "s3://dbt-demo-bucket/dbt_demo_data");
+    assert_eq!(t["idle_timeout"], 10);
+    assert!(t.get("glue_version").is_none());
+
+    // Re-plan: nothing to do.
+    assert_eq!(w.run(&["provision", "--plan", "--detailed-exitcode"]).code, 0);
+
+    // A change of source databases: their grants and a policy version, nothing else.
+    config(&w, "[sales, marketing]", "");
+    let run = w.run(&["provision", "--yes"]).ok();
+    assert!(run.stdout.contains("Plan: 2 to create, 1 to update, 0 to delete."), "{}", run.stdout);
+    assert_eq!(w.grants_to(&role_arn(ROLE)).await.len(), 6);
+    config(&w, "[marketing]", "");
+    let run = w.run(&["provision", "--yes"]).ok();
+    assert!(run.stdout.contains("Plan: 0 to create, 1 to update, 2 to delete."), "{}", run.stdout);
+
+    // `lakepass profile` prints the same target.
+    let printed = w.run(&["profile"]).ok();
+    assert!(printed.stdout.contains(&format!("role_arn: \"{}\"", role_arn(ROLE))), "{}", printed.stdout);
+
+    w.run(&["teardown", "--yes"]).ok();
+    assert!(w.role(ROLE).await.is_none());
+    assert!(!w.policy_exists(ROLE).await);
+    assert!(w.grants().await.is_empty());
+}
+
+#[tokio::test]
+async fn merging_into_a_profiles_file_keeps_other_profiles_byte_for_byte() {
+    let w = world().await;
+    let other = "# my profiles\nwarehouse:\n  target: prod\n  outputs:\n    prod:\n      type: postgres   # hand written\n      host: db.internal\n";
+    std::fs::write(w.dir.path().join("profiles.yml"), other).unwrap();
+    config(&w, "[sales]", "");
+    w.run(&["provision", "--yes"]).ok();
+    let text = std::fs::read_to_string(w.dir.path().join("profiles.yml")).unwrap();
+    assert!(text.starts_with(other), "{text}");
+    assert_eq!(std::fs::read_to_string(w.dir.path().join("profiles.yml.lakepass-backup")).unwrap(), other);
+    assert_eq!(profiles(&w)["dbt_demo"]["outputs"]["dev"]["type"], "glue");
+}
+
+#[tokio::test]
+async fn a_target_lakepass_did_not_write_stops_provision_before_any_change() {
+    let w = world().await;
+    let theirs = "dbt_demo:\n  target: dev\n  outputs:\n    dev:\n      type: glue\n      role_arn: arn:aws:iam::123456789012:role/theirs\n";
+    std::fs::write(w.dir.path().join("profiles.yml"), theirs).unwrap();
+    config(&w, "[sales]", "");
+    let run = w.run(&["provision", "--yes"]).fails();
+    assert!(
+        run.stderr.contains("was not written by lakepass") && run.stderr.contains("--overwrite-profile"),
+        "{}",
+        run.stderr
+    );
+    assert!(w.role(ROLE).await.is_none(), "nothing created");
+    assert_eq!(std::fs::read_to_string(w.dir.path().join("profiles.yml")).unwrap(), theirs);
+    w.run(&["provision", "--yes", "--overwrite-profile"]).ok();
+    assert_eq!(profiles(&w)["dbt_demo"]["outputs"]["dev"]["role_arn"], role_arn(ROLE));
+}
+
+#[tokio::test]
+async fn a_client_principal_gets_its_policy_and_keeps_its_life() {
+    let w = world().await;
+    w.aws.iam.create_user().user_name("alice").send().await.unwrap();
+    config(&w, "[sales]", "      client_principal: arn:aws:iam::123456789012:user/alice\n");
+    w.run(&["provision", "--yes"]).ok();
+    assert_eq!(w.user_policies("alice").await, ["dbt-glue-client"]);
+    let doc = w.policy_document("dbt-glue-client").await.to_string();
+    assert!(doc.contains("iam:PassRole") && doc.contains(&role_arn(ROLE)), "{doc}");
+    w.run(&["teardown", "--yes"]).ok();
+    assert!(w.user_exists("alice").await, "the principal is not lakepass's");
+    assert!(w.user_policies("alice").await.is_empty());
+    assert!(!w.policy_exists("dbt-glue-client").await);
+}
