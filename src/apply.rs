@@ -70,8 +70,8 @@ pub struct Context<'a> {
 
 /// Where apply reports what it does: lines on stderr for `provision`, bars for the wizard.
 pub trait Progress {
-    /// Apply is about to run `total` actions.
-    fn begin(&self, _total: usize) {}
+    /// Apply is about to run these actions.
+    fn begin(&self, _actions: &[Action]) {}
     /// One action succeeded.
     fn done(&self, action: &Action);
     /// Apply is waiting (for IAM propagation); says what for.
@@ -118,7 +118,7 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &m
         cx.store.save(state)?;
     }
     let mut done = 0;
-    cx.progress.begin(plan.actions.len());
+    cx.progress.begin(&plan.actions);
     let mut i = 0;
     while i < plan.actions.len() {
         // A run of Lake Formation actions goes out in batches.

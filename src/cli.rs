@@ -102,6 +102,10 @@ pub struct WizardArgs {
     #[arg(long, short = 'y', requires = "answers")]
     pub yes: bool,
 
+    /// Take over existing IAM resources with the target names (see provision --adopt).
+    #[arg(long)]
+    pub adopt: bool,
+
     /// Write a new access key's secret only to this file (mode 0600), not to stdout.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,

@@ -92,7 +92,10 @@ pub fn upsert_deployment(path: &Path, name: &str, deployment: &Deployment, stack
         Some(text) => splice(text, name, deployment, stack),
     };
     // The result must parse, hold this deployment as given and every other one unchanged.
-    let after = parse(&new, path)?;
+    let after = parse(&new, path).map_err(|_| Error::Config {
+        path: path.to_path_buf(),
+        problem: format!("could not update deployment {name} in place; edit the file by hand"),
+    })?;
     let mut expected = before.unwrap_or_default();
     expected.deployments.insert(name.to_string(), deployment.clone());
     if after != expected {
@@ -124,6 +127,14 @@ fn block(name: &str, d: &Deployment, stack: &Stack, indent: &str) -> String {
     out
 }
 
+/// The key of a `key:` line (quotes and a trailing comment allowed), if it is one.
+fn key_of(line: &str) -> Option<&str> {
+    let t = line.trim();
+    let body = t.split(" #").next().unwrap_or(t).trim_end();
+    let key = body.strip_suffix(':')?.trim_end();
+    Some(key.trim_matches(|c| c == '"' || c == '\''))
+}
+
 /// Replaces or appends the deployment's block in the config text.
 fn splice(text: &str, name: &str, d: &Deployment, stack: &Stack) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -136,7 +147,7 @@ fn splice(text: &str, name: &str, d: &Deployment, stack: &Stack) -> String {
         .iter()
         .enumerate()
         .skip(top + 1)
-        .find(|(_, l)| indent_of(l) == child && l.trim_start().strip_prefix(name).is_some_and(|r| r.trim_end() == ":"))
+        .find(|(_, l)| indent_of(l) == child && key_of(l) == Some(name))
         .map(|(i, _)| i);
     let new_block = block(name, d, stack, &indent);
     let mut out = String::new();
@@ -179,18 +190,24 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
         return Err(Error::Config { path: path.to_path_buf(), problem: "deployments is empty".into() });
     }
     for name in config.deployments.keys() {
-        let ok = !name.is_empty()
-            && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !ok {
-            return Err(Error::Value {
-                field: format!("deployments.{name}"),
-                problem: "is not a valid deployment name".into(),
-                fix: "use 1 to 64 letters, digits, '-' or '_' (it names the state file and the ownership tags)".into(),
-            });
-        }
+        check_deployment_name(name)?;
     }
     Ok(config)
+}
+
+/// Deployment names name state files and ownership tags: letters, digits, '-' and '_'.
+pub fn check_deployment_name(name: &str) -> Result<(), Error> {
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Value {
+            field: format!("deployments.{name}"),
+            problem: "is not a valid deployment name".into(),
+            fix: "use 1 to 64 letters, digits, '-' or '_' (it names the state file and the ownership tags)".into(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ fn main() {
                     answers: a.answers,
                     yes: a.yes,
                     secret_file: a.secret_file,
+                    adopt: a.adopt,
                 };
                 lakepass::wizard::wizard(&global, &opts).await
             }

@@ -147,7 +147,7 @@ async fn ctrl_c_before_apply_leaves_nothing_behind() {
 async fn a_rerun_offers_current_values_and_applies_only_the_change() {
     let w = World::new().await;
     let answers = w.dir.path().join("answers.yaml");
-    std::fs::write(&answers, ROLE_VALUES).unwrap();
+    std::fs::write(&answers, format!("stack: secoda-glue\n{ROLE_VALUES}")).unwrap();
     w.run(&["wizard", "--answers", answers.to_str().unwrap(), "--yes"]).ok();
     assert_eq!(w.grants_to(&role_arn("secoda-glue-role")).await.len(), 4);
 
@@ -186,7 +186,10 @@ async fn answers_with_a_missing_key_are_refused_by_name() {
     let w = World::new().await;
     let answers = w.dir.path().join("answers.yaml");
     std::fs::write(&answers, ROLE_VALUES.replace("athena_output_bucket: acme-athena-results", "")).unwrap();
+    // Without a stack, the answers must say which.
     let run = w.run(&["wizard", "--answers", answers.to_str().unwrap(), "--yes"]).fails();
+    assert!(run.stderr.contains("--stack NAME"), "{}", run.stderr);
+    let run = w.run(&["wizard", "--stack", "secoda-glue", "--answers", answers.to_str().unwrap(), "--yes"]).fails();
     assert!(run.stderr.contains("athena_output_bucket is missing"), "{}", run.stderr);
     assert!(run.stderr.contains("answers file"), "{}", run.stderr);
     assert!(!w.dir.path().join("lakepass.yaml").exists());
@@ -197,11 +200,13 @@ async fn answers_with_a_missing_key_are_refused_by_name() {
 async fn answers_without_yes_save_and_plan_but_change_nothing() {
     let w = World::new().await;
     let answers = w.dir.path().join("answers.yaml");
-    std::fs::write(&answers, USER_VALUES).unwrap();
-    let run = w.run(&["wizard", "--answers", answers.to_str().unwrap()]).ok();
+    std::fs::write(&answers, format!("stack: secoda-glue\n{USER_VALUES}")).unwrap();
+    let run = w.run(&["wizard", "--answers", answers.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "changes left to apply: {run:?}");
     assert!(run.stdout.contains("+ iam user secoda-glue-user"), "{}", run.stdout);
     assert!(w.dir.path().join("lakepass.yaml").exists());
     assert!(!w.user_exists("secoda-glue-user").await);
+    assert!(!w.policy_exists("secoda-glue-policy").await);
     assert!(!w.dir.path().join(".lakepass").exists(), "no lock or state left");
     // The saved deployment is what provision then applies.
     w.run(&["provision", "--yes"]).ok();
@@ -289,4 +294,26 @@ async fn without_credentials_the_wizard_says_how_to_get_them() {
     s.exp_eof().unwrap();
     assert_eq!(exit_code(&s), 1);
     assert!(!w.dir.path().join("lakepass.yaml").exists());
+}
+
+#[tokio::test]
+async fn ctrl_c_at_the_apply_question_leaves_nothing_behind() {
+    let w = World::new().await;
+    let mut s = spawn(&w, &["wizard"]);
+    answer_until_databases(&mut s);
+    send(&mut s, &format!("sec-7f3a9c21e4b8{ENTER}"));
+    exp(&mut s, "Glue databases Secoda may read");
+    exp(&mut s, "sales");
+    send(&mut s, &format!("{DOWN}{DOWN} {ENTER}"));
+    exp(&mut s, "S3 buckets");
+    send(&mut s, &format!("acme-lake{ENTER}"));
+    exp(&mut s, "Athena writes query results");
+    send(&mut s, &format!("acme-athena-results{ENTER}"));
+    exp(&mut s, "Apply these changes now?");
+    s.send_control('c').unwrap();
+    s.exp_eof().unwrap();
+    assert!(ending(&s).contains("SIGINT"));
+    assert!(!w.dir.path().join("lakepass.yaml").exists());
+    assert!(!w.dir.path().join(".lakepass").exists(), "planning took no lock");
+    assert!(!w.policy_exists("secoda-glue-policy").await);
 }

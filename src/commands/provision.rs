@@ -11,7 +11,7 @@ use crate::render::render;
 /// `lakepass provision [--plan]`. Returns the exit code.
 pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
-    let mut p = prepare(g, loaded, o.adopt).await?;
+    let mut p = prepare(g, loaded, o.adopt, true).await?;
     if o.plan_only {
         if !p.blocked.is_empty() {
             p.plan.notes.push(format!(
@@ -47,7 +47,8 @@ pub struct Prepared {
     pub aws: Aws,
     pub facts: Facts,
     pub caller: String,
-    pub store: Store,
+    /// The locked state store; None when planned from a peek (the wizard locks on yes).
+    pub store: Option<Store>,
     pub state: State,
     pub plan: Plan,
     /// Lake Formation targets the caller may not grant on.
@@ -73,12 +74,19 @@ impl Prepared {
     }
 }
 
-/// Checks values, connects, observes and plans. Changes nothing (but takes the lock).
-pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool) -> Result<Prepared, Error> {
+/// Checks values, connects, observes and plans. Changes nothing. With `lock`, the state is
+/// locked from here on; without, it is only read, and [`execute`] locks it (and checks it
+/// did not change meanwhile), so that planning leaves no file behind.
+pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Result<Prepared, Error> {
     let values = loaded.values()?;
     let (aws, facts, caller) = loaded.connect(g).await?;
     let desired = render(&loaded.stack, &values, &facts, &loaded.name)?;
-    let (store, mut state) = loaded.open_state(&facts)?;
+    let (store, mut state) = if lock {
+        let (store, state) = loaded.open_state(&facts)?;
+        (Some(store), state)
+    } else {
+        (None, loaded.peek_state(&facts)?)
+    };
     state.account.get_or_insert_with(|| facts.account.clone());
     state.region.get_or_insert_with(|| facts.region.clone());
     let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), &desired).await?;
@@ -105,6 +113,19 @@ pub async fn execute(
     progress: &dyn Progress,
 ) -> Result<Handoff, Error> {
     let Prepared { loaded, values, aws, facts, caller, store, mut state, plan, .. } = p;
+    let store = match store {
+        Some(s) => s,
+        None => {
+            let (store, now) = loaded.open_state(&facts)?;
+            if now.serial != state.serial || now.resources != state.resources {
+                return Err(Error::Other(format!(
+                    "the state of {} changed while the plan was shown (another run?); nothing was changed: run again",
+                    loaded.name
+                )));
+            }
+            store
+        }
+    };
     // The profile target must be writable before anything changes in AWS.
     if let Some(t) = profile_of(&loaded, &facts, &values) {
         let file = crate::profile::expand(&t.path);
@@ -126,23 +147,30 @@ pub async fn execute(
         progress,
     };
     let mut applied = Applied::default();
-    if let Err(e) = apply::apply(&cx, &plan, &mut state, &mut applied).await {
-        if applied.access_key.is_some() {
-            print(&Handoff::new(&loaded, &facts, &values, &state, applied, secret_out)?.plain());
+    let result = apply::apply(&cx, &plan, &mut state, &mut applied).await;
+    // From here a new key's secret exists only in memory: hand it over before anything
+    // else can fail, and report the apply error, not a later one.
+    let handoff = Handoff::new(&loaded, &facts, &values, &state, applied, secret_out);
+    if let Err(e) = result {
+        if handoff.rows.iter().any(|(k, _)| k == "secret key") {
+            print(&handoff.plain());
         }
         return Err(e);
     }
+    let mut handoff = handoff;
     let before = (state.values.clone(), state.account.clone(), state.region.clone());
     state.values = serde_json::Value::Object(values.clone());
     state.account = Some(facts.account.clone());
     state.region = Some(facts.region.clone());
     if plan.has_changes() || before != (state.values.clone(), state.account.clone(), state.region.clone()) {
-        store.save(&mut state)?;
+        if let Err(e) = store.save(&mut state) {
+            print(&handoff.plain());
+            return Err(e);
+        }
     }
     if plan.has_changes() {
         eprintln!("{}", output::applied(&plan));
     }
-    let mut handoff = Handoff::new(&loaded, &facts, &values, &state, applied, secret_out)?;
     if let Some(row) = write_profile(&loaded, &facts, &values, overwrite_profile)? {
         handoff.rows.push(row);
     }
@@ -209,8 +237,8 @@ impl SecretFile {
     }
 }
 
-/// What to paste into the vendor's form, and how to go on.
-#[derive(Debug)]
+/// What to paste into the vendor's form, and how to go on. It may hold a new secret: its
+/// Debug shows the labels only.
 pub struct Handoff {
     pub stack: String,
     pub deployment: String,
@@ -219,7 +247,15 @@ pub struct Handoff {
     pub notes: Vec<String>,
 }
 
+impl std::fmt::Debug for Handoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let labels: Vec<&String> = self.rows.iter().map(|(l, _)| l).collect();
+        f.debug_struct("Handoff").field("deployment", &self.deployment).field("rows", &labels).finish()
+    }
+}
+
 impl Handoff {
+    /// Never fails: a secret file that cannot be written gets the secret shown instead.
     fn new(
         loaded: &Loaded,
         facts: &Facts,
@@ -227,7 +263,7 @@ impl Handoff {
         state: &State,
         applied: Applied,
         secret_file: Option<SecretFile>,
-    ) -> Result<Handoff, Error> {
+    ) -> Handoff {
         let mut rows = Vec::new();
         let mut notes = Vec::new();
         for owned in state.resources.values() {
@@ -246,10 +282,13 @@ impl Handoff {
         }
         rows.push(("region".into(), facts.region.clone()));
         match (applied.access_key, secret_file) {
-            (Some((_, secret)), Some(file)) => {
-                let path = file.write(secret.expose())?;
-                rows.push(("secret key".into(), format!("written to {} (mode 0600)", path.display())));
-            }
+            (Some((_, secret)), Some(file)) => match file.write(secret.expose()) {
+                Ok(path) => rows.push(("secret key".into(), format!("written to {} (mode 0600)", path.display()))),
+                Err(e) => {
+                    rows.push(("secret key".into(), secret.expose().to_string()));
+                    notes.push(format!("{e}; the secret is shown here instead, once: lakepass does not keep it"));
+                }
+            },
             (Some((_, secret)), None) => {
                 rows.push(("secret key".into(), secret.expose().to_string()));
                 notes.push("the secret key is shown once: lakepass does not keep it".into());
@@ -263,7 +302,7 @@ impl Handoff {
                 }
             }
         }
-        Ok(Handoff { stack: loaded.stack.name.clone(), deployment: loaded.name.clone(), rows, notes })
+        Handoff { stack: loaded.stack.name.clone(), deployment: loaded.name.clone(), rows, notes }
     }
 
     /// Plain lines, for `provision`.

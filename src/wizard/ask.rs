@@ -46,6 +46,10 @@ pub trait Asker {
     fn unasked(&self, _asked: &[&str]) -> serde_json::Map<String, Value> {
         serde_json::Map::new()
     }
+    /// Takes an answer that is not a parameter (the answers file's `stack`).
+    fn take(&mut self, _key: &str) -> Option<String> {
+        None
+    }
 }
 
 fn cancelled() -> Error {
@@ -107,6 +111,10 @@ impl Asker for Terminal {
                     .map_err(io)?;
                 let f = filter.trim().to_lowercase();
                 shown.retain(|&i| checked[i] || f.is_empty() || options[i].to_lowercase().contains(&f));
+                if shown.is_empty() {
+                    eprintln!("  nothing matches {filter:?}; try again");
+                    continue;
+                }
             }
             let items: Vec<&str> = shown.iter().map(|&i| options[i].as_str()).collect();
             let defaults: Vec<bool> = shown.iter().map(|&i| checked[i]).collect();
@@ -310,6 +318,10 @@ impl Asker for Answers {
 
     fn interactive(&self) -> bool {
         false
+    }
+
+    fn take(&mut self, key: &str) -> Option<String> {
+        self.values.remove(key).map(|v| scalar(&v))
     }
 
     fn unasked(&self, asked: &[&str]) -> serde_json::Map<String, Value> {

@@ -28,9 +28,11 @@ pub struct WizardOpts {
     pub answers: Option<PathBuf>,
     pub yes: bool,
     pub secret_file: Option<PathBuf>,
+    pub adopt: bool,
 }
 
-/// Runs the wizard; returns the exit code.
+/// Runs the wizard; returns the exit code: 0 done (or declined), 2 when an answers file
+/// without --yes leaves changes to apply.
 pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     let mut asker: Box<dyn Asker> = match &o.answers {
         Some(path) => Box::new(Answers::load(path, o.yes)?),
@@ -38,6 +40,9 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         None => return Err(Error::NeedsTerminal),
     };
     let asker = asker.as_mut();
+    if let Some(name) = &g.deployment {
+        config::check_deployment_name(name)?;
+    }
 
     // 1. The integration.
     let stack = pick_stack(asker, o.stack.as_deref())?;
@@ -46,8 +51,26 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         eprintln!("\n{}\n", flow.intro);
     }
 
-    // 2. Who and where.
-    let aws = Aws::connect(&g.connect).await?;
+    // 2. Who and where: an existing deployment keeps its region unless --region says.
+    let name = g.deployment.clone().unwrap_or_else(|| flow.deployment.clone());
+    let project = match Project::load(&g.config) {
+        Ok(p) => p,
+        Err(Error::NoConfig { .. }) => Project { path: g.config.clone(), config: config::Config::default() },
+        Err(e) => return Err(e),
+    };
+    let existing = project.config.deployments.get(&name);
+    if let Some(d) = existing.filter(|d| d.stack != stack.name) {
+        return Err(Error::Value {
+            field: format!("deployments.{name}"),
+            problem: format!("already exists for stack {}", d.stack),
+            fix: format!("pass -d NAME to set up {} under another name", stack.name),
+        });
+    }
+    let mut connect = g.connect.clone();
+    if connect.region.is_none() {
+        connect.region = existing.and_then(|d| d.region.clone());
+    }
+    let aws = Aws::connect(&connect).await?;
     let (facts, caller) = aws.whoami().await?;
     if asker.interactive() {
         eprintln!("AWS account {}, as {caller}, in region {}.", facts.account, facts.region);
@@ -58,59 +81,61 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     }
 
     // 3. The questions, with the deployment's current values as defaults on a re-run.
-    let name = g.deployment.clone().unwrap_or_else(|| flow.deployment.clone());
-    let project = match Project::load(&g.config) {
-        Ok(p) => p,
-        Err(Error::NoConfig { .. }) => Project { path: g.config.clone(), config: config::Config::default() },
-        Err(e) => return Err(e),
-    };
-    let current = project.config.deployments.get(&name).filter(|d| d.stack == stack.name).map(|d| d.values.clone());
-    let values = interview(asker, &stack, &flow, &aws, &caller, current.unwrap_or_default()).await?;
+    let current = existing.map(|d| d.values.clone()).unwrap_or_default();
+    let values = interview(asker, &stack, &flow, &aws, &caller, current).await?;
 
-    // 4. Plan from the answers, then write and apply on yes.
+    // 4. Plan from the answers (reading state, locking nothing), then write and apply on yes.
+    let mut g = g.clone();
+    g.connect.region = Some(facts.region.clone());
     let deployment = Deployment { stack: stack.name.clone(), region: Some(facts.region.clone()), values };
-    let loaded = Loaded::with(g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;
-    let prepared = commands::prepare(g, loaded, false).await?;
+    let loaded = Loaded::with(&g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;
+    let prepared = commands::prepare(&g, loaded, o.adopt, false).await?;
     prepared.check_can_apply()?;
     crate::commands::print(&prepared.plan_text());
+    let unchanged = existing == Some(&deployment);
     let apply = !prepared.plan.has_changes() || asker.confirm("Apply these changes now?", true)?;
+    let config_flag = if g.config == std::path::Path::new(config::DEFAULT_PATH) {
+        String::new()
+    } else {
+        format!(" --config {}", g.config.display())
+    };
     if !apply {
-        let state_dir = project.state_dir();
-        drop(prepared);
-        forget_lock(&state_dir, &name);
         // A person is asked; an answers file without --yes means "save and show".
         let save = !asker.interactive()
             || asker.confirm(&format!("Save deployment {name} to {} to apply later?", g.config.display()), true)?;
         if save {
-            config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
-            eprintln!("Saved. Apply it with `lakepass provision -d {name}`.");
+            if !unchanged {
+                config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
+            }
+            eprintln!("Saved. Apply it with `lakepass provision -d {name}{config_flag}`.");
         } else {
             eprintln!("Nothing was written and nothing was created.");
         }
-        return Ok(0);
+        return Ok(if asker.interactive() { 0 } else { 2 });
     }
-    config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
+    if !unchanged {
+        config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
+    }
     let bars = progress::Bars::new(asker.interactive());
-    let handoff = commands::execute(g, prepared, o.secret_file.as_deref(), false, &bars).await?;
-    crate::commands::print(&progress::boxed(&flow.handoff.title, &handoff, &name));
+    let handoff = commands::execute(&g, prepared, o.secret_file.as_deref(), false, &bars).await?;
+    crate::commands::print(&progress::boxed(&flow.handoff.title, &handoff, &format!("{name}{config_flag}")));
     Ok(0)
 }
 
-/// A run that changed nothing leaves no lock file (nor an empty state directory) behind.
-fn forget_lock(state_dir: &std::path::Path, name: &str) {
-    if !state_dir.join(format!("{name}.json")).exists() {
-        let _ = std::fs::remove_file(state_dir.join(format!("{name}.lock")));
-        let _ = std::fs::remove_dir(state_dir);
-    }
-}
-
 fn pick_stack(asker: &mut dyn Asker, wanted: Option<&str>) -> Result<Stack, Error> {
-    if let Some(name) = wanted {
-        return Stack::shipped(name);
+    if let Some(name) = wanted.map(str::to_string).or_else(|| asker.take("stack")) {
+        return Stack::shipped(&name);
     }
     let stacks = Stack::all_shipped()?;
-    if stacks.len() == 1 && !asker.interactive() {
-        return Ok(stacks.into_iter().next().expect("one"));
+    if !asker.interactive() {
+        return Err(Error::Value {
+            field: "stack".into(),
+            problem: "is not given".into(),
+            fix: format!(
+                "pass --stack NAME or add `stack: NAME` to the answers file (one of: {})",
+                crate::stack::shipped_names().join(", ")
+            ),
+        });
     }
     let options: Vec<(String, String)> =
         stacks.iter().map(|s| (s.name.clone(), format!("{:<14} {}", s.name, s.description))).collect();
@@ -142,7 +167,27 @@ async fn interview(
         let answer = ask_one(asker, p, q, &values, existing, aws, caller).await?;
         values.insert(p.name.clone(), answer);
     }
-    validate_values(stack, &values, "answers")?;
+    // A database no longer chosen takes its table list with it.
+    let chosen: Vec<String> = stack
+        .parameters
+        .iter()
+        .filter(|p| p.kind == ParamType::DatabaseList)
+        .flat_map(|p| strings(values.get(&p.name)))
+        .collect();
+    for p in stack.parameters.iter().filter(|p| p.kind == ParamType::TableMap) {
+        if let Some(Value::Object(map)) = values.get_mut(&p.name) {
+            map.retain(|db, _| {
+                let keep = chosen.contains(db);
+                if !keep {
+                    eprintln!("  {db} is no longer chosen: its table list in {} is dropped", p.name);
+                }
+                keep
+            });
+        }
+    }
+    let checked = validate_values(stack, &values, if asker.interactive() { "values" } else { "answers" })?;
+    // Keep what was given, less what no longer applies (defaults stay implicit).
+    values.retain(|k, _| checked.contains_key(k));
     Ok(values)
 }
 
@@ -182,7 +227,10 @@ async fn ask_one(
         ParamType::DatabaseList => {
             let chosen: Vec<String> = strings(default.as_ref());
             let mut options = match q.source {
-                Some(Source::GlueDatabases) => lookup::glue_databases(aws, caller).await?,
+                Some(Source::GlueDatabases) => lookup::glue_databases(aws, caller).await.unwrap_or_else(|e| {
+                    eprintln!("  (could not list the catalog's databases: {e})");
+                    Vec::new()
+                }),
                 _ => Vec::new(),
             };
             if options.is_empty() && asker.interactive() {
@@ -204,7 +252,8 @@ async fn ask_one(
             let mut suggested = strings(default.as_ref());
             if suggested.is_empty() && q.source == Some(Source::TableLocations) {
                 let dbs = strings(values.get(q.from.as_deref().unwrap_or("databases")));
-                suggested = lookup::table_buckets(aws, caller, &dbs).await?;
+                // Only a suggestion: a lookup that fails leaves the question open.
+                suggested = lookup::table_buckets(aws, caller, &dbs).await.unwrap_or_default();
             }
             let check_bucket = |s: &str| crate::stack::check_bucket(s);
             Ok(json!(asker.list(&p.name, &q.prompt, &suggested, &check_bucket, p.allow_empty)?))

@@ -12,7 +12,8 @@ use std::cell::RefCell;
 pub struct Bars {
     on: bool,
     current: RefCell<Option<(&'static str, ProgressBar)>>,
-    total: RefCell<usize>,
+    /// Actions per phase, counted when apply begins.
+    counts: RefCell<Vec<(&'static str, u64)>>,
 }
 
 fn phase(r: &Resource) -> &'static str {
@@ -25,11 +26,12 @@ fn phase(r: &Resource) -> &'static str {
 
 impl Bars {
     pub fn new(on: bool) -> Bars {
-        Bars { on, current: RefCell::new(None), total: RefCell::new(0) }
+        Bars { on, current: RefCell::new(None), counts: RefCell::new(Vec::new()) }
     }
 
     fn bar(&self, name: &'static str) -> ProgressBar {
-        let bar = ProgressBar::with_draw_target(Some(*self.total.borrow() as u64), ProgressDrawTarget::stderr());
+        let len = self.counts.borrow().iter().find(|(n, _)| *n == name).map(|(_, c)| *c).unwrap_or(1);
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template("  {prefix:<26} [{bar:30}] {pos}/{len} {msg}")
             .expect("valid template")
             .progress_chars("=> ");
@@ -40,8 +42,15 @@ impl Bars {
 }
 
 impl Progress for Bars {
-    fn begin(&self, total: usize) {
-        *self.total.borrow_mut() = total;
+    fn begin(&self, actions: &[Action]) {
+        let mut counts = self.counts.borrow_mut();
+        for a in actions {
+            let name = phase(&a.resource);
+            match counts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((name, 1)),
+            }
+        }
     }
 
     fn done(&self, action: &Action) {
@@ -53,14 +62,11 @@ impl Progress for Bars {
         let same = current.as_ref().is_some_and(|(n, _)| *n == name);
         if !same {
             if let Some((_, old)) = current.take() {
-                old.finish_and_clear();
+                old.finish();
             }
-            let bar = self.bar(name);
-            bar.set_length(0);
-            *current = Some((name, bar));
+            *current = Some((name, self.bar(name)));
         }
         let (_, bar) = current.as_ref().expect("set above");
-        bar.inc_length(1);
         bar.inc(1);
         bar.set_message(action.resource.describe());
     }
