@@ -162,11 +162,10 @@ pub async fn execute(
     state.values = serde_json::Value::Object(values.clone());
     state.account = Some(facts.account.clone());
     state.region = Some(facts.region.clone());
-    if plan.has_changes() || before != (state.values.clone(), state.account.clone(), state.region.clone()) {
-        if let Err(e) = store.save(&mut state) {
-            print(&handoff.plain());
-            return Err(e);
-        }
+    let changed = plan.has_changes() || before != (state.values.clone(), state.account.clone(), state.region.clone());
+    if changed && let Err(e) = store.save(&mut state) {
+        print(&handoff.plain());
+        return Err(e);
     }
     if plan.has_changes() {
         eprintln!("{}", output::applied(&plan));
