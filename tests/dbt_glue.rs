@@ -59,7 +59,7 @@ async fn plan_apply_replan_change_sources_and_teardown() {
     let role = w.role(ROLE).await.expect("role");
     let trust = decode(role.assume_role_policy_document().unwrap());
     let s = &trust["Statement"][0];
-    assert_eq!(s["Principal"]["Service"].to_string().contains("glue.amazonaws.com"), true, "{trust}");
+    assert!(s["Principal"]["Service"].to_string().contains("glue.amazonaws.com"), "{trust}");
     assert!(s["Condition"]["StringEquals"]["aws:SourceAccount"].to_string().contains(ACCOUNT), "{trust}");
     assert_eq!(w.role_policies(ROLE).await, [ROLE]);
     let doc = w.policy_document(ROLE).await.to_string();
