@@ -62,7 +62,7 @@ pub enum Error {
     #[error("cancelled: nothing was written and nothing was created")]
     Cancelled,
 
-    #[error("the wizard needs a terminal, and standard input is not one")]
+    #[error("the wizard needs a terminal, and standard input or standard error is not one")]
     NeedsTerminal,
 
     #[error("another lakepass run holds the lock {path}")]

@@ -47,6 +47,11 @@ fn s3_split(uri: &str) -> (String, String) {
     (bucket.to_string(), prefix.trim_matches('/').to_string())
 }
 
+/// Renders a template against values (for defaults such as `"{{ output_database }}"`).
+pub fn render_text(template: &str, values: &Values) -> Result<String, String> {
+    environment().render_str(template, JValue::from_serialize(values)).map_err(|e| e.to_string())
+}
+
 /// Evaluates a `when` condition against values.
 pub fn eval_condition(expr: &str, values: &Values) -> Result<bool, String> {
     let env = environment();
@@ -539,6 +544,15 @@ mod dbt_tests {
         let v = values(json!({"client_principal": "arn:aws:iam::999999999999:user/alice"})).unwrap();
         let e = render(&stack, &v, &facts(), "dbt").unwrap_err();
         assert!(e.to_string().contains("999999999999"), "{e}");
+    }
+
+    #[test]
+    fn profile_name_and_schema_default_to_the_output_database() {
+        let v = values(json!({"profile": {}})).unwrap();
+        assert_eq!(v["profile"]["schema"], "dbt_demo");
+        assert_eq!(v["profile"]["name"], "dbt_demo");
+        assert_eq!(v["profile"]["path"], "~/.dbt/profiles.yml");
+        assert_eq!(v["profile"]["workers"], 2);
     }
 
     #[test]

@@ -123,6 +123,9 @@ async fn a_user_onboarding_shows_the_secret_once() {
     let secret = secret_line.split_whitespace().last().unwrap();
     let state = std::fs::read_to_string(w.state_path()).unwrap();
     assert!(!state.contains(secret) && state.contains(&keys[0]));
+    assert!(!std::fs::read_to_string(w.dir.path().join("lakepass.yaml")).unwrap().contains(secret));
+    let replan = w.run(&["provision", "--yes"]).ok();
+    assert!(!replan.stdout.contains(secret) && !replan.stderr.contains(secret), "shown once only");
     assert_eq!(w.grants_to(&user_arn("secoda-glue-user")).await.len(), 2);
 }
 

@@ -47,8 +47,10 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
             "Nothing to tear down: deployment {} owns no resources in account {}.\n",
             loaded.name, facts.account
         ));
-        store.remove()?;
-        let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
+        if !o.plan_only {
+            store.remove()?;
+            let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
+        }
         return Ok(0);
     }
     print(&output::plan_text(&plan, &heading, Style::detect()));

@@ -69,7 +69,8 @@ pub enum ParamType {
 /// Checks `raw` against the stack's parameters and returns the complete values: defaults
 /// filled, parameters whose `when` is false removed. `field` prefixes every error's field.
 pub fn validate_values(stack: &Stack, raw: &Values, field: &str) -> Result<Values, Error> {
-    let out = validate_fields(&stack.parameters, raw, field, &stack.name)?;
+    let raw = fill_template_defaults(stack, raw)?;
+    let out = validate_fields(&stack.parameters, &raw, field, &stack.name)?;
     check_table_map_keys(stack, &out, field)?;
     for c in &stack.checks {
         let ok = eval_condition(&c.holds, &out).map_err(|e| Error::StackFile {
@@ -82,6 +83,33 @@ pub fn validate_values(stack: &Stack, raw: &Values, field: &str) -> Result<Value
                 problem: c.problem.clone(),
                 fix: c.fix.clone(),
             });
+        }
+    }
+    Ok(out)
+}
+
+/// Object fields whose default is a template (`"{{ output_database }}"`) get it rendered
+/// from the top-level values.
+fn fill_template_defaults(stack: &Stack, raw: &Values) -> Result<Values, Error> {
+    let mut top = raw.clone();
+    for p in &stack.parameters {
+        if let (false, Some(d)) = (top.contains_key(&p.name), &p.default) {
+            top.insert(p.name.clone(), d.clone());
+        }
+    }
+    let mut out = raw.clone();
+    for p in stack.parameters.iter().filter(|p| p.kind == ParamType::Object) {
+        let Some(Value::Object(map)) = out.get_mut(&p.name) else { continue };
+        for f in &p.fields {
+            if let (false, Some(Value::String(t))) = (map.contains_key(&f.name), &f.default)
+                && t.contains("{{")
+            {
+                let v = crate::render::render_text(t, &top).map_err(|e| Error::StackFile {
+                    origin: stack.name.clone(),
+                    problem: format!("default of {}.{}: {e}", p.name, f.name),
+                })?;
+                map.insert(f.name.clone(), Value::String(v));
+            }
         }
     }
     Ok(out)

@@ -76,6 +76,13 @@ impl Flow {
         if self.stack != stack.name {
             return Err(fail(format!("the flow is for stack {}, not {}", self.stack, stack.name)));
         }
+        // Every value that has no default and must be given is asked.
+        for p in &stack.parameters {
+            let required = p.default.is_none() && !p.optional;
+            if required && !self.questions.iter().any(|q| q.param == p.name) {
+                return Err(fail(format!("no question asks for {}, which has no default", p.name)));
+            }
+        }
         for q in &self.questions {
             let Some(p) = stack.parameter(&q.param) else {
                 return Err(fail(format!("question for {}, which the stack does not have", q.param)));

@@ -269,6 +269,10 @@ async fn ask_one(
                     .get(&f.name)
                     .or(f.default.as_ref())
                     .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()));
+                let d = match d {
+                    Some(t) if t.contains("{{") => crate::render::render_text(&t, values).ok(),
+                    other => other,
+                };
                 if f.optional {
                     // Optional settings are not asked; a current one is kept.
                     if let Some(v) = current.get(&f.name) {
