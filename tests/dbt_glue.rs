@@ -157,3 +157,23 @@ async fn a_client_principal_gets_its_policy_and_keeps_its_life() {
     assert!(w.user_policies("alice").await.is_empty());
     assert!(!w.policy_exists("dbt-glue-client").await);
 }
+
+#[tokio::test]
+async fn the_wizard_sets_up_dbt_from_an_answers_file() {
+    let w = world().await;
+    let answers = w.dir.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        "stack: dbt-glue\noutput_database: dbt_demo\nsource_databases: [sales]\nlocation: s3://dbt-demo-bucket/out\nprofile:\n  path: ./profiles.yml\n  workers: 3\n",
+    )
+    .unwrap();
+    let run = w.run(&["wizard", "--answers", answers.to_str().unwrap(), "--yes"]).ok();
+    assert!(run.stdout.contains("Your dbt profile"), "{}", run.stdout);
+    assert!(w.role(ROLE).await.is_some());
+    let t = &profiles(&w)["dbt_demo"]["outputs"]["dev"];
+    assert_eq!(t["workers"], 3);
+    assert_eq!(t["schema"], "dbt_demo");
+    assert_eq!(t["location"], "s3://dbt-demo-bucket/out");
+    // The deployment written is what provision then finds unchanged.
+    assert_eq!(w.run(&["provision", "-d", "dbt", "--plan", "--detailed-exitcode"]).code, 0);
+}
