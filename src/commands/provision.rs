@@ -50,6 +50,8 @@ pub struct Prepared {
     /// The locked state store; None when planned from a peek (the wizard locks on yes).
     pub store: Option<Store>,
     pub state: State,
+    /// The rendered resources the plan aims at.
+    pub desired: Vec<Resource>,
     pub plan: Plan,
     /// Lake Formation targets the caller may not grant on.
     pub blocked: Vec<String>,
@@ -100,7 +102,7 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
     })?;
     let needed = plan::grants_needed(&plan);
     let blocked = if needed.is_empty() { Vec::new() } else { observe::grant_blockers(&aws, &caller, &needed).await? };
-    Ok(Prepared { loaded, values, aws, facts, caller, store, state, plan, blocked })
+    Ok(Prepared { loaded, values, aws, facts, caller, store, state, desired, plan, blocked })
 }
 
 /// Applies a prepared plan and returns what to hand to the vendor. A new key's secret is

@@ -1,9 +1,7 @@
 //! `lakepass status`: each resource's condition, per deployment.
 
 use super::*;
-use crate::observe;
 use crate::plan;
-use crate::render::render;
 
 /// `lakepass status`: per deployment, each resource's condition.
 pub async fn status(g: &Global) -> Result<i32, Error> {
@@ -26,23 +24,12 @@ pub async fn status(g: &Global) -> Result<i32, Error> {
 }
 
 async fn status_of(g: &Global, name: &str) -> Result<String, Error> {
-    let loaded = Loaded::new(g, Some(name))?;
-    let values = loaded.values()?;
-    let (aws, facts, caller) = loaded.connect(g).await?;
-    let desired = render(&loaded.stack, &values, &facts, &loaded.name)?;
-    let state = loaded.peek_state(&facts)?;
-    let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), &desired).await?;
-    let plan = plan::plan(&plan::Input {
-        deployment: &loaded.name,
-        facts: &facts,
-        desired: &desired,
-        observed: &observed,
-        state: &state,
-        adopt: false,
-    })?;
+    // The same observation and plan as `provision --plan`, read without the lock.
+    let p = prepare(g, Loaded::new(g, Some(name))?, false, false).await?;
+    let (loaded, facts, state, plan, desired) = (&p.loaded, &p.facts, &p.state, &p.plan, &p.desired);
     let mut out =
         format!("{} (stack {}, account {}, {}):\n", loaded.name, loaded.stack.name, facts.account, facts.region);
-    for r in &desired {
+    for r in desired {
         let address = r.address();
         let (condition, why) = match plan.actions.iter().find(|a| a.address == address) {
             None => ("ok", String::new()),

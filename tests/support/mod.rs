@@ -353,13 +353,18 @@ pub fn run(mut cmd: Command, emu: &Emulator) -> Run {
     run
 }
 
-pub async fn clients(url: &str) -> Clients {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+/// SDK configuration for the emulator, with fake credentials.
+async fn sdk_config(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .load()
-        .await;
+        .await
+}
+
+pub async fn clients(url: &str) -> Clients {
+    let config = sdk_config(url).await;
     Clients {
         iam: aws_sdk_iam::Client::new(&config),
         lf: aws_sdk_lakeformation::Client::new(&config),
@@ -369,13 +374,7 @@ pub async fn clients(url: &str) -> Clients {
 
 /// An Athena client on the emulator (for workgroup settings).
 pub async fn clients_athena(url: &str) -> aws_sdk_athena::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await;
-    aws_sdk_athena::Client::new(&config)
+    aws_sdk_athena::Client::new(&sdk_config(url).await)
 }
 
 /// A policy document as IAM returns it (URL-encoded or raw), parsed.
