@@ -106,6 +106,10 @@ pub struct WizardArgs {
     #[arg(long)]
     pub adopt: bool,
 
+    /// Replace a profiles.yml target that lakepass did not write (a backup is kept).
+    #[arg(long)]
+    pub overwrite_profile: bool,
+
     /// Write a new access key's secret only to this file (mode 0600), not to stdout.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,

@@ -50,6 +50,7 @@ fn main() {
                     yes: a.yes,
                     secret_file: a.secret_file,
                     adopt: a.adopt,
+                    overwrite_profile: a.overwrite_profile,
                 };
                 lakepass::wizard::wizard(&global, &opts).await
             }

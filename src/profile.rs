@@ -85,7 +85,7 @@ pub fn check(
     overwrite: bool,
 ) -> Result<(), Error> {
     match std::fs::read_to_string(path) {
-        Ok(old) => splice(&old, name, target, fields, deployment, overwrite, path).map(|_| ()),
+        Ok(old) => merged_text(&old, name, target, fields, deployment, overwrite, path).map(|_| ()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::Io { what: format!("read {}", path.display()), source: e }),
     }
@@ -114,31 +114,57 @@ pub fn merge(
         std::fs::write(path, profile_text(name, target, fields, deployment)).map_err(|e| io("write", e))?;
         return Ok(Merged::Created);
     };
-    let parsed: Value = serde_saphyr::from_str(&old)
-        .map_err(|e| Error::Config { path: path.to_path_buf(), problem: format!("not valid YAML: {e}") })?;
-    let new = splice(&old, name, target, fields, deployment, overwrite, path)?;
+    let new = merged_text(&old, name, target, fields, deployment, overwrite, path)?;
     if new == old {
         return Ok(Merged::Unchanged);
     }
-    // Everything but this target must read back the same.
-    let reparsed: Value = serde_saphyr::from_str(&new).map_err(|e| Error::Config {
-        path: path.to_path_buf(),
-        problem: format!("merge produced invalid YAML: {e}"),
-    })?;
-    if without_target(&parsed, name, target) != without_target(&reparsed, name, target) {
-        return Err(Error::Config {
-            path: path.to_path_buf(),
-            problem: format!(
-                "could not add target {target} of profile {name} without changing the rest; add it by hand (`lakepass profile` prints it)"
-            ),
-        });
-    }
-    let backup = path.with_extension("yml.lakepass-backup");
+    // Beside the file, same name plus a suffix (profiles.yaml stays recognisable too).
+    let sibling = |suffix: &str| {
+        let mut s = path.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let backup = sibling(".lakepass-backup");
     std::fs::copy(path, &backup).map_err(|e| io("back up", e))?;
-    let tmp = path.with_extension("yml.tmp");
+    // Write through a symlink to its target, and keep the file's permissions (a profiles
+    // file with passwords is often 0600).
+    let real = std::fs::canonicalize(path).map_err(|e| io("resolve", e))?;
+    let permissions = std::fs::metadata(&real).map_err(|e| io("read the permissions of", e))?.permissions();
+    let mut tmp = real.as_os_str().to_owned();
+    tmp.push(".lakepass-tmp");
+    let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, new).map_err(|e| io("write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("replace", e))?;
+    std::fs::set_permissions(&tmp, permissions).map_err(|e| io("set the permissions of", e))?;
+    std::fs::rename(&tmp, &real).map_err(|e| io("replace", e))?;
     Ok(Merged::Updated { backup })
+}
+
+/// The file's new text, checked: valid YAML, and everything but this target reads back
+/// the same as before.
+#[allow(clippy::too_many_arguments)]
+fn merged_text(
+    old: &str,
+    name: &str,
+    target: &str,
+    fields: &[(String, Value)],
+    deployment: &str,
+    overwrite: bool,
+    path: &Path,
+) -> Result<String, Error> {
+    let parsed: Value = serde_saphyr::from_str(old)
+        .map_err(|e| Error::Config { path: path.to_path_buf(), problem: format!("not valid YAML: {e}") })?;
+    let new = splice(old, name, target, fields, deployment, overwrite, path)?;
+    let unsafe_merge = || Error::Config {
+        path: path.to_path_buf(),
+        problem: format!(
+            "could not add target {target} of profile {name} without changing the rest; add it by hand (`lakepass profile` prints it)"
+        ),
+    };
+    let reparsed: Value = serde_saphyr::from_str(&new).map_err(|_| unsafe_merge())?;
+    if without_target(&parsed, name, target) != without_target(&reparsed, name, target) {
+        return Err(unsafe_merge());
+    }
+    Ok(new)
 }
 
 fn without_target(v: &Value, name: &str, target: &str) -> Value {
@@ -260,10 +286,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("profiles.yml");
         std::fs::write(&path, OTHER).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let Merged::Updated { backup } = merge(&path, "dbt_demo", "dev", &fields(), "dbt", false).unwrap() else {
             panic!()
         };
         assert_eq!(std::fs::read_to_string(backup).unwrap(), OTHER);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "permissions kept");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(OTHER), "{text}");
         // A second target in the same profile; then rewriting our own is allowed.

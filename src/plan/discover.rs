@@ -44,7 +44,15 @@ pub fn discover(candidates: &[Resource], observed: &Observed, state: &State, dep
             continue;
         }
         let found = match r {
-            Resource::Attachment { principal, .. } => owned_principal(&out, principal).then(|| r.clone()),
+            // Ours when either end is: the client policy attached to a principal lakepass
+            // does not own must be detached before its policy can go.
+            Resource::Attachment { principal, policy } => {
+                let attached = observed
+                    .principal(principal)
+                    .is_some_and(|p| p.attached.iter().any(|a| a.ends_with(&format!(":policy/{policy}"))));
+                let policy_ours = out.resources.contains_key(&format!("policy/{policy}"));
+                (owned_principal(&out, principal) || (policy_ours && attached)).then(|| r.clone())
+            }
             Resource::Grant { principal, target, permissions } if owned_principal(&out, principal) => {
                 let held = observed.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
                 let ours: BTreeSet<String> = permissions.intersection(&held).cloned().collect();

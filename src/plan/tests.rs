@@ -68,7 +68,12 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
                     p.versions.push((format!("v{}", p.versions.len() + 10), true));
                     p.document = document.clone();
                 }
-                Step::DeletePolicy { arn, .. } => observed.policies.retain(|_, p| &p.arn != arn),
+                Step::DeletePolicy { arn, .. } => {
+                    let attached =
+                        observed.roles.values().chain(observed.users.values()).any(|p| p.attached.contains(arn));
+                    assert!(!attached, "IAM refuses to delete an attached policy");
+                    observed.policies.retain(|_, p| &p.arn != arn);
+                }
                 Step::CreateRole { name, trust, .. } => {
                     let obs = PrincipalObs {
                         arn: Principal::Role(name.clone()).arn(&f),
@@ -434,4 +439,25 @@ fn adopting_a_user_keeps_its_keys_and_a_lost_key_is_replaced_alone() {
     let create = plan.actions.iter().find(|a| a.address == "access-key/secoda-glue-user").unwrap();
     assert_eq!(create.steps, [Step::CreateAccessKey { user: "secoda-glue-user".into(), delete_first: vec![] }]);
     assert!(create.reason.contains("deleted outside lakepass"));
+}
+
+#[test]
+fn a_lost_state_still_detaches_the_client_policy_from_a_principal_lakepass_does_not_own() {
+    let stack = Stack::shipped("dbt-glue").unwrap();
+    let raw = json!({
+        "output_database": "dbt_demo", "location": "s3://dbt-bucket/p", "profile": {},
+        "client_principal": "arn:aws:iam::123456789012:user/alice",
+    });
+    let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+    let d = render(&stack, &values, &facts(), DEP).unwrap();
+    let mut o = Observed::default();
+    let alice = PrincipalObs { arn: "arn:aws:iam::123456789012:user/alice".into(), ..Default::default() };
+    o.users.insert("alice".into(), alice);
+    let mut s = State::new(DEP, "dbt-glue");
+    converge(&d, &mut o, &mut s);
+    assert!(!o.users["alice"].attached.is_empty());
+    let mut found = discover(&d, &o, &State::new(DEP, "dbt-glue"), DEP);
+    converge(&[], &mut o, &mut found);
+    assert!(o.users.contains_key("alice"), "the principal stays");
+    assert!(o.users["alice"].attached.is_empty() && o.policies.is_empty());
 }

@@ -104,11 +104,11 @@ fn fill_template_defaults(stack: &Stack, raw: &Values) -> Result<Values, Error> 
             if let (false, Some(Value::String(t))) = (map.contains_key(&f.name), &f.default)
                 && t.contains("{{")
             {
-                let v = crate::render::render_text(t, &top).map_err(|e| Error::StackFile {
-                    origin: stack.name.clone(),
-                    problem: format!("default of {}.{}: {e}", p.name, f.name),
-                })?;
-                map.insert(f.name.clone(), Value::String(v));
+                // A default that cannot render yet (its source value is missing) is left
+                // out: the missing value is reported by name below.
+                if let Ok(v) = crate::render::render_text(t, &top) {
+                    map.insert(f.name.clone(), Value::String(v));
+                }
             }
         }
     }

@@ -29,6 +29,7 @@ pub struct WizardOpts {
     pub yes: bool,
     pub secret_file: Option<PathBuf>,
     pub adopt: bool,
+    pub overwrite_profile: bool,
 }
 
 /// Runs the wizard; returns the exit code: 0 done (or declined), 2 when an answers file
@@ -117,13 +118,14 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
     }
     let bars = progress::Bars::new(asker.interactive());
-    let handoff = commands::execute(&g, prepared, o.secret_file.as_deref(), false, &bars).await?;
+    let handoff = commands::execute(&g, prepared, o.secret_file.as_deref(), o.overwrite_profile, &bars).await?;
     crate::commands::print(&progress::boxed(&flow.handoff.title, &handoff, &format!("{name}{config_flag}")));
     Ok(0)
 }
 
 fn pick_stack(asker: &mut dyn Asker, wanted: Option<&str>) -> Result<Stack, Error> {
-    if let Some(name) = wanted.map(str::to_string).or_else(|| asker.take("stack")) {
+    let from_answers = asker.take("stack");
+    if let Some(name) = wanted.map(str::to_string).or(from_answers) {
         return Stack::shipped(&name);
     }
     let stacks = Stack::all_shipped()?;
