@@ -106,10 +106,7 @@ pub fn upsert_deployment(path: &Path, name: &str, deployment: &Deployment, stack
             ),
         });
     }
-    let tmp = path.with_extension("yaml.tmp");
-    let io = |e| Error::Io { what: format!("write {}", path.display()), source: e };
-    std::fs::write(&tmp, new).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::files::replace(path, &new).map_err(|e| Error::Io { what: format!("write {}", path.display()), source: e })
 }
 
 fn block(name: &str, d: &Deployment, stack: &Stack, indent: &str) -> String {

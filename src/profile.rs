@@ -126,16 +126,9 @@ pub fn merge(
     };
     let backup = sibling(".lakepass-backup");
     std::fs::copy(path, &backup).map_err(|e| io("back up", e))?;
-    // Write through a symlink to its target, and keep the file's permissions (a profiles
-    // file with passwords is often 0600).
-    let real = std::fs::canonicalize(path).map_err(|e| io("resolve", e))?;
-    let permissions = std::fs::metadata(&real).map_err(|e| io("read the permissions of", e))?.permissions();
-    let mut tmp = real.as_os_str().to_owned();
-    tmp.push(".lakepass-tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, new).map_err(|e| io("write", e))?;
-    std::fs::set_permissions(&tmp, permissions).map_err(|e| io("set the permissions of", e))?;
-    std::fs::rename(&tmp, &real).map_err(|e| io("replace", e))?;
+    // Through a symlink to its target, keeping the file's permissions (a profiles file
+    // with passwords is often 0600).
+    crate::files::replace(path, &new).map_err(|e| io("write", e))?;
     Ok(Merged::Updated { backup })
 }
 
