@@ -41,13 +41,18 @@ fn exit_code(s: &PtySession) -> i32 {
     code.unwrap_or_else(|| panic!("lakepass did not exit normally: {e}"))
 }
 
-/// The answers a role onboarding gives, up to the database choice.
-fn answer_until_databases(s: &mut PtySession) {
+/// Picks secoda-glue, confirms the identity, and stops at the access question.
+fn answer_until_access(s: &mut PtySession) {
     exp(s, "Which integration?");
     send(s, ENTER);
     exp(s, "Set up access in this account and region?");
     send(s, ENTER);
     exp(s, "How should Secoda connect?");
+}
+
+/// The answers a role onboarding gives, up to the external ID.
+fn answer_until_databases(s: &mut PtySession) {
+    answer_until_access(s);
     send(s, ENTER);
     exp(s, "Secoda's AWS account ID");
     send(s, ENTER);
@@ -97,11 +102,7 @@ async fn a_role_onboarding_from_an_empty_account() {
 async fn a_user_onboarding_shows_the_secret_once() {
     let w = World::new().await;
     let mut s = spawn(&w, &["wizard"]);
-    exp(&mut s, "Which integration?");
-    send(&mut s, ENTER);
-    exp(&mut s, "Set up access");
-    send(&mut s, ENTER);
-    exp(&mut s, "How should Secoda connect?");
+    answer_until_access(&mut s);
     send(&mut s, &format!("{DOWN}{ENTER}"));
     // No vendor account or external id for a user.
     exp(&mut s, "Glue databases Secoda may read");
@@ -155,11 +156,7 @@ async fn a_rerun_offers_current_values_and_applies_only_the_change() {
     assert_eq!(w.grants_to(&role_arn("secoda-glue-role")).await.len(), 4);
 
     let mut s = spawn(&w, &["wizard"]);
-    exp(&mut s, "Which integration?");
-    send(&mut s, ENTER);
-    exp(&mut s, "Set up access");
-    send(&mut s, ENTER);
-    exp(&mut s, "How should Secoda connect?");
+    answer_until_access(&mut s);
     send(&mut s, ENTER);
     exp(&mut s, "Secoda's AWS account ID");
     send(&mut s, ENTER);
