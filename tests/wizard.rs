@@ -59,6 +59,19 @@ fn answer_until_databases(s: &mut PtySession) {
     exp(s, "External ID");
 }
 
+/// From the databases question to "apply": picks with `keys`, then gives the buckets and
+/// the results bucket.
+fn answer_from_databases_to_apply(s: &mut PtySession, keys: &str) {
+    exp(s, "Glue databases Secoda may read");
+    exp(s, "sales");
+    send(s, keys);
+    exp(s, "S3 buckets");
+    send(s, &format!("acme-lake{ENTER}"));
+    exp(s, "Athena writes query results");
+    send(s, &format!("acme-athena-results{ENTER}"));
+    exp(s, "Apply these changes now?");
+}
+
 #[tokio::test]
 async fn a_role_onboarding_from_an_empty_account() {
     let w = World::new().await;
@@ -105,14 +118,7 @@ async fn a_user_onboarding_shows_the_secret_once() {
     answer_until_access(&mut s);
     send(&mut s, &format!("{DOWN}{ENTER}"));
     // No vendor account or external id for a user.
-    exp(&mut s, "Glue databases Secoda may read");
-    exp(&mut s, "sales");
-    send(&mut s, &format!("{DOWN}{DOWN} {ENTER}"));
-    exp(&mut s, "S3 buckets");
-    send(&mut s, &format!("acme-lake{ENTER}"));
-    exp(&mut s, "Athena writes query results");
-    send(&mut s, &format!("acme-athena-results{ENTER}"));
-    exp(&mut s, "Apply these changes now?");
+    answer_from_databases_to_apply(&mut s, &format!("{DOWN}{DOWN} {ENTER}"));
     send(&mut s, ENTER);
     exp(&mut s, "access key ID");
     let (_, secret_line) = s.exp_regex(r"secret key +[A-Za-z0-9/+=]{20,}").unwrap();
@@ -302,14 +308,7 @@ async fn ctrl_c_at_the_apply_question_leaves_nothing_behind() {
     let mut s = spawn(&w, &["wizard"]);
     answer_until_databases(&mut s);
     send(&mut s, &format!("sec-7f3a9c21e4b8{ENTER}"));
-    exp(&mut s, "Glue databases Secoda may read");
-    exp(&mut s, "sales");
-    send(&mut s, &format!("{DOWN}{DOWN} {ENTER}"));
-    exp(&mut s, "S3 buckets");
-    send(&mut s, &format!("acme-lake{ENTER}"));
-    exp(&mut s, "Athena writes query results");
-    send(&mut s, &format!("acme-athena-results{ENTER}"));
-    exp(&mut s, "Apply these changes now?");
+    answer_from_databases_to_apply(&mut s, &format!("{DOWN}{DOWN} {ENTER}"));
     s.send_control('c').unwrap();
     s.exp_eof().unwrap();
     assert!(ending(&s).contains("SIGINT"));
