@@ -57,7 +57,10 @@ impl Aws {
                 .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_max_backoff(Duration::from_secs(10)));
         }
         if let Some(p) = &opts.profile {
-            loader = loader.profile_name(p);
+            // As in the AWS CLI, --profile wins over credentials in the environment: the
+            // default chain would try AWS_ACCESS_KEY_ID first and sign with another account.
+            let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(p).build();
+            loader = loader.profile_name(p).credentials_provider(credentials);
         }
         if let Some(r) = &opts.region {
             loader = loader.region(aws_config::Region::new(r.clone()));
@@ -134,16 +137,50 @@ where
         }
         Some(c) => Error::Aws { action: action.to_string(), message: format!("{c}: {}", message.unwrap_or_default()) },
         None => {
-            let text = DisplayErrorContext(&e).to_string();
-            if text.contains("credentials")
-                && (text.contains("no credentials") || text.contains("provider") || text.contains("No credentials"))
-            {
-                Error::NoCredentials { detail: first_line(&text) }
-            } else {
-                Error::Aws { action: action.to_string(), message: first_line(&text) }
+            if let Some(c) = credentials_error(&e) {
+                return c;
             }
+            let text = DisplayErrorContext(&e).to_string();
+            Error::Aws { action: action.to_string(), message: first_line(&text) }
         }
     }
+}
+
+/// The credential chain's failure behind an SDK error, as the error a user can act on: a
+/// profile that is not defined is named with the files searched.
+fn credentials_error(e: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(c) = s.downcast_ref::<CredentialsError>() {
+            let detail = DisplayErrorContext(c).to_string();
+            if let Some(profile) = undefined_profile(&detail) {
+                return Some(Error::NoProfile { profile, files: profile_files() });
+            }
+            return Some(Error::NoCredentials { detail: first_line(&detail) });
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// "profile `x` was not defined" → "x".
+fn undefined_profile(text: &str) -> Option<String> {
+    let rest = text.split("profile `").nth(1)?;
+    let (name, tail) = rest.split_once('`')?;
+    tail.trim_start().starts_with("was not defined").then(|| name.to_string())
+}
+
+/// The AWS config files the credential chain reads, as a user would look for them.
+fn profile_files() -> String {
+    let file = |var: &str, default: &str| {
+        std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    };
+    format!(
+        "{} and {}",
+        file("AWS_CONFIG_FILE", "~/.aws/config"),
+        file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    )
 }
 
 fn first_line(s: &str) -> String {
@@ -153,6 +190,15 @@ fn first_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_undefined_profile_is_recognised_by_name() {
+        assert_eq!(
+            undefined_profile("profile `nosuch` was not defined: could not find source profile nosuch").as_deref(),
+            Some("nosuch")
+        );
+        assert_eq!(undefined_profile("the credential provider was not enabled"), None);
+    }
 
     #[test]
     fn assumed_role_sessions_map_to_their_role() {

@@ -18,6 +18,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Deployment {
     pub stack: String,
+    /// The AWS account the deployment belongs to: a run whose credentials resolve to
+    /// another account stops before any change.
+    #[serde(default)]
+    pub account: Option<String>,
     pub region: Option<String>,
     #[serde(default)]
     pub values: Values,
@@ -111,6 +115,9 @@ pub fn upsert_deployment(path: &Path, name: &str, deployment: &Deployment, stack
 
 fn block(name: &str, d: &Deployment, stack: &Stack, indent: &str) -> String {
     let mut out = format!("{indent}{name}:\n{indent}  stack: {}\n", d.stack);
+    if let Some(a) = &d.account {
+        out.push_str(&format!("{indent}  account: \"{a}\"\n"));
+    }
     if let Some(r) = &d.region {
         out.push_str(&format!("{indent}  region: {r}\n"));
     }
@@ -262,6 +269,7 @@ deployments:
     fn deployment(values: serde_json::Value) -> Deployment {
         Deployment {
             stack: "secoda-glue".into(),
+            account: Some("123456789012".into()),
             region: Some("us-east-1".into()),
             values: values.as_object().unwrap().clone(),
         }

@@ -35,6 +35,14 @@ pub enum Error {
     #[error("no AWS credentials were found ({detail})")]
     NoCredentials { detail: String },
 
+    #[error("the AWS profile {profile:?} is not defined in {files}")]
+    NoProfile { profile: String, files: String },
+
+    #[error(
+        "deployment {deployment} is pinned to account {pinned}, but the credentials are for account {actual} ({caller})"
+    )]
+    WrongAccount { deployment: String, pinned: String, actual: String, caller: String },
+
     #[error("AWS refused {action}: access denied for {caller}")]
     AccessDenied { action: String, caller: String, detail: String },
 
@@ -95,6 +103,12 @@ impl Error {
             Error::WhichDeployment { .. } => "pass --deployment NAME".into(),
             Error::Value { fix, .. } => fix.clone(),
             Error::NoCredentials { .. } => "sign in first: `aws sso login --profile NAME` then --profile NAME, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+            Error::NoProfile { profile, .. } => format!(
+                "check the name (`aws configure list-profiles` lists them), or create it: `aws configure sso --profile {profile}`"
+            ),
+            Error::WrongAccount { pinned, .. } => format!(
+                "sign in to account {pinned} (e.g. --profile NAME for that account); nothing was changed. If the deployment really moved, change `account:` in lakepass.yaml"
+            ),
             Error::AccessDenied { detail, .. } => format!(
                 "the identity running lakepass needs this permission ({detail}); run lakepass as an administrator of IAM and Lake Formation, or ask one to grant it"
             ),

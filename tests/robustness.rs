@@ -36,6 +36,13 @@ async fn bad_input_names_the_field_and_changes_nothing() {
     let cases: Vec<(String, &str)> = vec![
         ("deployments:\n  secoda:\n    stack: secoda-glue\n    values: [unclosed\n".to_string(), "lakepass.yaml"),
         ("deployments:\n  secoda:\n    stack: snowflake\n".to_string(), "no shipped stack named \"snowflake\""),
+        (
+            format!(
+                "deployments:\n  secoda:\n    stack: secoda-glue\n    account: \"12345\"\n    values:\n{}",
+                indent(ROLE_VALUES)
+            ),
+            "deployments.secoda.account is \"12345\", not a 12-digit AWS account id",
+        ),
         (with_value("databse: [sales]"), "deployments.secoda.values.databse"),
         (
             ROLE_VALUES.replace("athena_output_bucket: acme-athena-results", ""),
@@ -62,6 +69,10 @@ async fn bad_input_names_the_field_and_changes_nothing() {
         assert_eq!(snapshot(&w).await, before_aws, "AWS changed after {expected}");
         assert_eq!(std::fs::read(w.state_path()).unwrap(), before_state, "state changed after {expected}");
     }
+}
+
+fn indent(values: &str) -> String {
+    values.lines().filter(|l| !l.is_empty()).map(|l| format!("      {l}\n")).collect()
 }
 
 fn with_value(line: &str) -> String {

@@ -84,6 +84,15 @@ impl Loaded {
             Some(path) => Stack::from_file(path)?,
             None => Stack::shipped(&deployment.stack)?,
         };
+        if let Some(a) = &deployment.account
+            && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(Error::Value {
+                field: format!("deployments.{name}.account"),
+                problem: format!("is {a:?}, not a 12-digit AWS account id"),
+                fix: "write the account id in quotes, e.g. account: \"123456789012\" (`aws sts get-caller-identity` shows yours), or remove the line".into(),
+            });
+        }
         if stack.name != deployment.stack {
             return Err(Error::Value {
                 field: format!("deployments.{name}.stack"),
@@ -105,6 +114,7 @@ impl Loaded {
         }
         let aws = Aws::connect(&connect).await?;
         let (facts, caller) = aws.whoami().await?;
+        check_account(&self.name, &self.deployment, &facts, &caller)?;
         Ok((aws, facts, caller))
     }
 
@@ -122,6 +132,19 @@ impl Loaded {
         let state = Store::peek(&path)?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
         check_place(&state, facts, &path)?;
         Ok(state)
+    }
+}
+
+/// A deployment pinned to an account is acted on only with credentials of that account.
+pub(crate) fn check_account(name: &str, d: &Deployment, facts: &Facts, caller: &str) -> Result<(), Error> {
+    match &d.account {
+        Some(pinned) if pinned != &facts.account => Err(Error::WrongAccount {
+            deployment: name.to_string(),
+            pinned: pinned.clone(),
+            actual: facts.account.clone(),
+            caller: caller.to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -73,6 +73,9 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     }
     let aws = Aws::connect(&connect).await?;
     let (facts, caller) = aws.whoami().await?;
+    if let Some(d) = existing {
+        commands::check_account(&name, d, &facts, &caller)?;
+    }
     if asker.interactive() {
         eprintln!("AWS account {}, as {caller}, in region {}.", facts.account, facts.region);
         if !asker.confirm("Set up access in this account and region?", true)? {
@@ -88,7 +91,12 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     // 4. Plan from the answers (reading state, locking nothing), then write and apply on yes.
     let mut g = g.clone();
     g.connect.region = Some(facts.region.clone());
-    let deployment = Deployment { stack: stack.name.clone(), region: Some(facts.region.clone()), values };
+    let deployment = Deployment {
+        stack: stack.name.clone(),
+        account: Some(facts.account.clone()),
+        region: Some(facts.region.clone()),
+        values,
+    };
     let loaded = Loaded::with(&g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;
     let prepared = commands::prepare(&g, loaded, o.adopt, false).await?;
     prepared.check_can_apply()?;

@@ -112,6 +112,7 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub lf: aws_sdk_lakeformation::Client,
     pub glue: aws_sdk_glue::Client,
+    pub sts: aws_sdk_sts::Client,
 }
 
 /// The outcome of one run of the binary.
@@ -369,6 +370,7 @@ pub async fn clients(url: &str) -> Clients {
         iam: aws_sdk_iam::Client::new(&config),
         lf: aws_sdk_lakeformation::Client::new(&config),
         glue: aws_sdk_glue::Client::new(&config),
+        sts: aws_sdk_sts::Client::new(&config),
     }
 }
 

@@ -1,0 +1,85 @@
+//! Defects that could change the wrong account, expose data or destroy live access: each
+//! test reproduces one from the outside and checks that lakepass now refuses or protects.
+
+mod support;
+
+use support::*;
+
+/// Writes an AWS config file whose profile `other` holds credentials of another account
+/// (123456789012 assumes a role in 111111111111: the emulator checks no trust).
+async fn other_account_profile(w: &World) -> std::path::PathBuf {
+    let out = w
+        .aws
+        .sts
+        .assume_role()
+        .role_arn("arn:aws:iam::111111111111:role/elsewhere")
+        .role_session_name("test")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    let path = w.dir.path().join("aws-config");
+    std::fs::write(
+        &path,
+        format!(
+            "[profile other]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n",
+            c.access_key_id(),
+            c.secret_access_key(),
+            c.session_token()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_profile_wins_over_environment_credentials_and_a_pinned_account_stops_the_run() {
+    let w = World::new().await;
+    let config = other_account_profile(&w).await;
+    w.config(&format!(
+        "deployments:\n  secoda:\n    stack: secoda-glue\n    account: \"{ACCOUNT}\"\n    region: us-east-1\n    values:\n{}",
+        ROLE_VALUES.lines().filter(|l| !l.is_empty()).map(|l| format!("      {l}\n")).collect::<String>()
+    ));
+    // The environment holds the pinned account's credentials; --profile names another.
+    let mut cmd = w.command(&["provision", "--yes", "--profile", "other"]);
+    cmd.env("AWS_CONFIG_FILE", &config);
+    let run = run(cmd, &w.emu).fails();
+    assert!(
+        run.stderr.contains("pinned to account 123456789012, but the credentials are for account 111111111111"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: sign in to account 123456789012"), "{}", run.stderr);
+    assert!(w.role("secoda-glue-role").await.is_none());
+    assert!(!w.policy_exists("secoda-glue-policy").await);
+    assert!(w.state().is_none());
+
+    // Unpinned, the run reads the profile's account (whose catalog lacks the databases).
+    w.secoda(ROLE_VALUES);
+    let mut cmd = w.command(&["provision", "--plan", "--profile", "other"]);
+    cmd.env("AWS_CONFIG_FILE", &config);
+    let other = support::run(cmd, &w.emu).fails();
+    assert!(other.stderr.contains("Glue Data Catalog of account 111111111111"), "{}", other.stderr);
+
+    // Without --profile the environment's credentials are the pinned account's.
+    w.run(&["provision", "--yes"]).ok();
+    assert!(w.role("secoda-glue-role").await.is_some());
+}
+
+#[tokio::test]
+async fn an_undefined_profile_is_named_with_the_files_searched() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    let config = other_account_profile(&w).await;
+    let mut cmd = w.command(&["provision", "--plan", "--profile", "nosuch"]);
+    cmd.env("AWS_CONFIG_FILE", &config);
+    let run = run(cmd, &w.emu).fails();
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!("error: the AWS profile \"nosuch\" is not defined in {} and /dev/null", config.display()),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("aws configure list-profiles"), "{}", run.stderr);
+}
