@@ -82,6 +82,9 @@ pub enum Error {
     #[error("the state file {path} records resources in {what} {recorded}, but this run is for {what} {now}")]
     WrongPlace { path: PathBuf, what: String, recorded: String, now: String },
 
+    #[error("the state file {path} records {recorded}, not {now}")]
+    ForeignState { path: PathBuf, recorded: String, now: String },
+
     #[error("target {target} of profile {profile} in {path} was not written by lakepass")]
     ProfileNotOurs { path: PathBuf, profile: String, target: String },
 
@@ -124,6 +127,9 @@ impl Error {
             }
             Error::WrongPlace { what, recorded, .. } => format!(
                 "run with the {what} {recorded} (e.g. `lakepass teardown` there) before using another {what}, or give this deployment another name; do not move the state file aside, that would orphan what it records"
+            ),
+            Error::ForeignState { recorded, .. } => format!(
+                "nothing was changed. The file is not this deployment's: put it back where {recorded} keeps its state and restore this one's from version control. If you changed the deployment's stack, set it back and run `lakepass teardown` before switching"
             ),
             Error::ProfileNotOurs { .. } => "choose another target (profile.target in lakepass.yaml), or pass --overwrite-profile to replace it (a backup of the file is kept)".into(),
             Error::Locked { .. } => "wait for the other run to finish; the lock is released when it exits".into(),

@@ -38,7 +38,7 @@ async fn a_profile_wins_over_environment_credentials_and_a_pinned_account_stops_
     let config = other_account_profile(&w).await;
     w.config(&format!(
         "deployments:\n  secoda:\n    stack: secoda-glue\n    account: \"{ACCOUNT}\"\n    region: us-east-1\n    values:\n{}",
-        ROLE_VALUES.lines().filter(|l| !l.is_empty()).map(|l| format!("      {l}\n")).collect::<String>()
+        indent(ROLE_VALUES)
     ));
     // The environment holds the pinned account's credentials; --profile names another.
     let mut cmd = w.command(&["provision", "--yes", "--profile", "other"]);
@@ -82,4 +82,39 @@ async fn an_undefined_profile_is_named_with_the_files_searched() {
         run.stderr
     );
     assert!(run.stderr.contains("aws configure list-profiles"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn another_deployments_state_file_is_refused_and_its_access_stays() {
+    let w = World::new().await;
+    let other = ROLE_VALUES.to_string() + "role_name: other-role\npolicy_name: other-policy\n";
+    w.config(&format!(
+        "deployments:\n  secoda:\n    stack: secoda-glue\n    values:\n{}  other:\n    stack: secoda-glue\n    values:\n{}",
+        indent(ROLE_VALUES),
+        indent(&other)
+    ));
+    w.run(&["provision", "--yes", "-d", "secoda"]).ok();
+    w.run(&["provision", "--yes", "-d", "other"]).ok();
+    let grants = w.grants().await;
+    // A copy mix-up: the other deployment's state where this one's belongs.
+    let dir = w.dir.path().join(".lakepass");
+    std::fs::copy(dir.join("other.json"), dir.join("secoda.json")).unwrap();
+    let before = std::fs::read(dir.join("secoda.json")).unwrap();
+    for args in [&["provision", "--yes", "-d", "secoda"][..], &["teardown", "--yes", "-d", "secoda"][..]] {
+        let run = w.run(args).fails();
+        assert!(
+            run.stderr
+                .contains("records deployment other (stack secoda-glue), not deployment secoda (stack secoda-glue)"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("hint: nothing was changed"), "{}", run.stderr);
+    }
+    assert_eq!(w.grants().await, grants);
+    assert_eq!(w.role_policies("other-role").await, ["other-policy"]);
+    assert_eq!(std::fs::read(dir.join("secoda.json")).unwrap(), before);
+}
+
+fn indent(values: &str) -> String {
+    values.lines().filter(|l| !l.is_empty()).map(|l| format!("      {l}\n")).collect()
 }

@@ -122,7 +122,7 @@ impl Loaded {
     pub(crate) fn open_state(&self, facts: &Facts) -> Result<(Store, State), Error> {
         let store = Store::open(&self.project.state_dir(), &self.name)?;
         let state = store.load()?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
-        check_place(&state, facts, store.path())?;
+        check_state(&state, &self.name, &self.stack.name, facts, store.path())?;
         Ok((store, state))
     }
 
@@ -130,7 +130,7 @@ impl Loaded {
     pub(crate) fn peek_state(&self, facts: &Facts) -> Result<State, Error> {
         let path = self.project.state_dir().join(format!("{}.json", self.name));
         let state = Store::peek(&path)?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
-        check_place(&state, facts, &path)?;
+        check_state(&state, &self.name, &self.stack.name, facts, &path)?;
         Ok(state)
     }
 }
@@ -148,9 +148,10 @@ pub(crate) fn check_account(name: &str, d: &Deployment, facts: &Facts, caller: &
     }
 }
 
-/// A state belongs to one account and region: acting on it from another would orphan what
-/// it records there.
-pub(crate) fn check_place(state: &State, facts: &Facts, path: &Path) -> Result<(), Error> {
+/// A state belongs to exactly one deployment, stack, account and region. Another
+/// deployment's state would have this one revoke and delete what that one built; acting on
+/// it from another account or region would orphan what it records there.
+pub(crate) fn check_state(state: &State, name: &str, stack: &str, facts: &Facts, path: &Path) -> Result<(), Error> {
     let elsewhere = |what: &str, recorded: &str, now: &str| Error::WrongPlace {
         path: path.to_path_buf(),
         what: what.to_string(),
@@ -159,6 +160,13 @@ pub(crate) fn check_place(state: &State, facts: &Facts, path: &Path) -> Result<(
     };
     if state.resources.is_empty() {
         return Ok(());
+    }
+    if state.deployment != name || state.stack != stack {
+        return Err(Error::ForeignState {
+            path: path.to_path_buf(),
+            recorded: format!("deployment {} (stack {})", state.deployment, state.stack),
+            now: format!("deployment {name} (stack {stack})"),
+        });
     }
     if let Some(account) = &state.account
         && account != &facts.account

@@ -501,16 +501,26 @@ impl Planner<'_> {
             },
             Resource::Attachment { policy, principal } => {
                 let policy_arn = facts.policy_arn(policy);
-                if obs.principal(principal).is_some_and(|p| p.attached.contains(&policy_arn)) {
+                let seen = obs.principal(principal);
+                // Ours when either end carries our tag: a recorded attachment alone proves
+                // nothing (the state file may not be this deployment's own).
+                let ours = obs.policies.get(policy).is_some_and(|p| self.tagged_ours(&p.owner))
+                    || seen.is_some_and(|p| self.tagged_ours(&p.owner));
+                if !seen.is_some_and(|p| p.attached.contains(&policy_arn)) {
+                    forget(self, None);
+                } else if !ours {
+                    forget(self, not_tagged(format!("{}: neither end", r.describe())));
+                } else {
                     let steps = vec![Step::Detach { policy_arn, principal: principal.clone() }];
                     self.action(Change::Delete, r, "no longer part of the deployment", steps);
-                } else {
-                    forget(self, None);
                 }
             }
             Resource::AccessKey { user } => {
                 let id = owned.access_key_id.clone().unwrap_or_default();
-                if obs.users.get(user).is_some_and(|u| u.keys.contains(&id)) {
+                let seen = obs.users.get(user);
+                if seen.is_some_and(|u| u.keys.contains(&id)) && !seen.is_some_and(|u| self.tagged_ours(&u.owner)) {
+                    forget(self, not_tagged(format!("{}: the user", r.describe())));
+                } else if seen.is_some_and(|u| u.keys.contains(&id)) {
                     let steps = vec![Step::DeleteAccessKey { user: user.clone(), id }];
                     self.action(Change::Delete, r, "no longer part of the deployment", steps);
                 } else {
@@ -520,8 +530,13 @@ impl Planner<'_> {
             Resource::Grant { principal, target, permissions } => {
                 let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
                 let revoke: BTreeSet<String> = permissions.intersection(&held).cloned().collect();
+                // A grant is ours only while its principal is: the principal of another
+                // deployment, or of nobody's lakepass, keeps its access.
+                let foreign = obs.principal(principal).is_some_and(|p| !self.tagged_ours(&p.owner));
                 if revoke.is_empty() {
                     forget(self, None);
+                } else if foreign {
+                    forget(self, not_tagged(format!("{}: the principal", r.describe())));
                 } else {
                     let steps = vec![Step::Revoke {
                         principal: principal.clone(),

@@ -461,3 +461,33 @@ fn a_lost_state_still_detaches_the_client_policy_from_a_principal_lakepass_does_
     assert!(o.users.contains_key("alice"), "the principal stays");
     assert!(o.users["alice"].attached.is_empty() && o.policies.is_empty());
 }
+
+#[test]
+fn a_state_naming_another_deployments_grants_and_attachments_takes_nothing_from_it() {
+    // Deployment "other" built its role, policy and grants; a state file of ours claims them.
+    let (mut o, mut theirs) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&desired(json!({})), &mut o, &mut theirs);
+    for p in o.policies.values_mut() {
+        p.owner = Some("other".into());
+    }
+    for r in o.roles.values_mut() {
+        r.owner = Some("other".into());
+    }
+    let before = o.clone();
+    let plan = plan_of(&[], &o, &theirs, false).unwrap();
+    assert!(!plan.has_changes(), "{:#?}", plan.actions);
+    assert_eq!(plan.forget.len(), theirs.resources.len());
+    assert!(plan.notes.iter().any(|n| n.contains("the principal no longer carries")), "{:?}", plan.notes);
+    simulate(&mut o, &mut theirs, &plan);
+    assert_eq!(o, before);
+}
+
+#[test]
+fn a_recorded_key_on_a_user_that_is_not_ours_is_not_deleted() {
+    let d = desired(json!({"access": "user"}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    o.users.get_mut("secoda-glue-user").unwrap().owner = Some("other".into());
+    let plan = plan_of(&[], &o, &s, false).unwrap();
+    assert!(!plan.actions.iter().any(|a| a.address.starts_with("access-key/")), "{:#?}", plan.actions);
+}
