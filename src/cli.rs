@@ -78,9 +78,13 @@ pub struct ProvisionArgs {
     #[arg(long)]
     pub adopt: bool,
 
-    /// Write a new access key's secret only to this file (mode 0600), not to stdout.
+    /// Write a new access key's secret only to this new file (mode 0600), not to stdout.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+
+    /// Replace the --secret-file if it exists (a symbolic link is always refused).
+    #[arg(long, requires = "secret_file")]
+    pub replace_secret_file: bool,
 
     /// Replace a profiles.yml target that lakepass did not write (a backup is kept).
     #[arg(long)]
@@ -110,9 +114,13 @@ pub struct WizardArgs {
     #[arg(long)]
     pub overwrite_profile: bool,
 
-    /// Write a new access key's secret only to this file (mode 0600), not to stdout.
+    /// Write a new access key's secret only to this new file (mode 0600), not to stdout.
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+
+    /// Replace the --secret-file if it exists (a symbolic link is always refused).
+    #[arg(long, requires = "secret_file")]
+    pub replace_secret_file: bool,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,7 @@ fn main() {
                     yes: a.yes,
                     adopt: a.adopt,
                     secret_file: a.secret_file,
+                    replace_secret_file: a.replace_secret_file,
                     overwrite_profile: a.overwrite_profile,
                 };
                 commands::provision(&global, &opts).await
@@ -49,6 +50,7 @@ fn main() {
                     answers: a.answers,
                     yes: a.yes,
                     secret_file: a.secret_file,
+                    replace_secret_file: a.replace_secret_file,
                     adopt: a.adopt,
                     overwrite_profile: a.overwrite_profile,
                 };

@@ -118,3 +118,37 @@ async fn another_deployments_state_file_is_refused_and_its_access_stays() {
 fn indent(values: &str) -> String {
     values.lines().filter(|l| !l.is_empty()).map(|l| format!("      {l}\n")).collect()
 }
+
+#[tokio::test]
+async fn the_secret_file_is_created_new_never_through_a_link_and_replaced_only_when_asked() {
+    let w = World::new().await;
+    w.secoda(USER_VALUES);
+    let elsewhere = w.dir.path().join("shared-notes.txt");
+    std::fs::write(&elsewhere, "team notes\n").unwrap();
+    let link = w.dir.path().join("secret-link");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    for replace in [false, true] {
+        let mut args = vec!["provision", "--yes", "--secret-file", link.to_str().unwrap()];
+        if replace {
+            args.push("--replace-secret-file");
+        }
+        let run = w.run(&args).fails();
+        assert!(run.stderr.contains("secret-link: is a symbolic link"), "{}", run.stderr);
+        assert!(run.stderr.contains("hint: name a path that does not exist yet"), "{}", run.stderr);
+    }
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "team notes\n");
+    assert!(!w.user_exists("secoda-glue-user").await, "nothing before the file is safe");
+
+    let existing = w.dir.path().join("secret");
+    std::fs::write(&existing, "an older secret\n").unwrap();
+    let run = w.run(&["provision", "--yes", "--secret-file", existing.to_str().unwrap()]).fails();
+    assert!(run.stderr.contains("secret: already exists"), "{}", run.stderr);
+    assert!(run.stderr.contains("--replace-secret-file"), "{}", run.stderr);
+    assert!(!w.user_exists("secoda-glue-user").await);
+
+    w.run(&["provision", "--yes", "--secret-file", existing.to_str().unwrap(), "--replace-secret-file"]).ok();
+    let secret = std::fs::read_to_string(&existing).unwrap();
+    assert!(secret.trim().len() >= 20 && secret != "an older secret\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&existing).unwrap().permissions().mode() & 0o777, 0o600);
+}

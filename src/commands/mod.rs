@@ -7,7 +7,7 @@ mod provision;
 mod status;
 mod teardown;
 
-pub use provision::{Handoff, Prepared, execute, prepare, provision};
+pub use provision::{ApplyOpts, Handoff, Prepared, execute, prepare, provision};
 
 /// `lakepass profile`: the deployment's dbt profile target, on stdout.
 pub async fn profile(g: &Global) -> Result<i32, Error> {
@@ -52,6 +52,7 @@ pub struct ProvisionOpts {
     pub yes: bool,
     pub adopt: bool,
     pub secret_file: Option<PathBuf>,
+    pub replace_secret_file: bool,
     /// Replace a profiles.yml target lakepass did not write.
     pub overwrite_profile: bool,
 }

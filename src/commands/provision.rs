@@ -35,9 +35,25 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     if p.plan.has_changes() {
         confirm(&format!("Apply these changes to account {}", p.facts.account), o.yes)?;
     }
-    let handoff = execute(g, p, o.secret_file.as_deref(), o.overwrite_profile, &apply::Lines).await?;
+    let opts = ApplyOpts {
+        secret_file: o.secret_file.clone(),
+        replace_secret_file: o.replace_secret_file,
+        overwrite_profile: o.overwrite_profile,
+    };
+    let handoff = execute(g, p, &opts, &apply::Lines).await?;
     print(&handoff.plain());
     Ok(0)
+}
+
+/// How [`execute`] writes what it hands over.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOpts {
+    /// Write a new access key's secret to this new file (mode 0600) instead of stdout.
+    pub secret_file: Option<PathBuf>,
+    /// Replace an existing secret file (never a symbolic link).
+    pub replace_secret_file: bool,
+    /// Replace a profiles.yml target lakepass did not write.
+    pub overwrite_profile: bool,
 }
 
 /// A deployment observed and planned, ready to show and apply.
@@ -107,13 +123,7 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
 
 /// Applies a prepared plan and returns what to hand to the vendor. A new key's secret is
 /// handed over (printed, or written to `secret_file`) even when a later step fails.
-pub async fn execute(
-    g: &Global,
-    p: Prepared,
-    secret_file: Option<&Path>,
-    overwrite_profile: bool,
-    progress: &dyn Progress,
-) -> Result<Handoff, Error> {
+pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn Progress) -> Result<Handoff, Error> {
     let Prepared { loaded, values, aws, facts, caller, store, mut state, plan, .. } = p;
     let store = match store {
         Some(s) => s,
@@ -131,11 +141,11 @@ pub async fn execute(
     // The profile target must be writable before anything changes in AWS.
     if let Some(t) = profile_of(&loaded, &facts, &values) {
         let file = crate::profile::expand(&t.path);
-        crate::profile::check(&file, &t.profile, &t.target, &t.fields, &loaded.name, overwrite_profile)?;
+        crate::profile::check(&file, &t.profile, &t.target, &t.fields, &loaded.name, opts.overwrite_profile)?;
     }
     // A new key's secret exists once: make sure it can be written before creating it.
-    let secret_out = match secret_file {
-        Some(path) if creates_access_key(&plan) => Some(SecretFile::prepare(path)?),
+    let secret_out = match &opts.secret_file {
+        Some(path) if creates_access_key(&plan) => Some(SecretFile::prepare(path, opts.replace_secret_file)?),
         _ => None,
     };
     let cx = apply::Context {
@@ -172,7 +182,7 @@ pub async fn execute(
     if plan.has_changes() {
         eprintln!("{}", output::applied(&plan));
     }
-    if let Some(row) = write_profile(&loaded, &facts, &values, overwrite_profile)? {
+    if let Some(row) = write_profile(&loaded, &facts, &values, opts.overwrite_profile)? {
         handoff.rows.push(row);
     }
     Ok(handoff)
@@ -212,29 +222,66 @@ fn creates_access_key(plan: &Plan) -> bool {
     plan.actions.iter().flat_map(|a| &a.steps).any(|s| matches!(s, plan::Step::CreateAccessKey { .. }))
 }
 
-/// A file opened (mode 0600) before the key exists, written once it does.
+/// A new file (mode 0600), created before the key exists and written once it does. It is
+/// never opened through a symbolic link, and an existing file is replaced only when the
+/// user said so. Left empty, it is removed again.
 struct SecretFile {
     path: PathBuf,
     file: std::fs::File,
+    written: bool,
 }
 
 impl SecretFile {
-    fn prepare(path: &Path) -> Result<SecretFile, Error> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let io = |e| Error::Io { what: format!("open the secret file {}", path.display()), source: e };
-        let file =
-            std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(io)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-        Ok(SecretFile { path: path.to_path_buf(), file })
+    fn prepare(path: &Path, replace: bool) -> Result<SecretFile, Error> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let refuse = |problem: String, fix: &str| Error::Value {
+            field: "--secret-file".into(),
+            problem: format!("{}: {problem}", path.display()),
+            fix: fix.into(),
+        };
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refuse(
+                    "is a symbolic link; lakepass writes a secret only to a file it creates".into(),
+                    "name a path that does not exist yet",
+                ));
+            }
+            Ok(m) if !m.is_file() => return Err(refuse("exists and is not a file".into(), "name a new file")),
+            Ok(_) if !replace => {
+                return Err(refuse(
+                    "already exists".into(),
+                    "name a new file, or pass --replace-secret-file to replace it",
+                ));
+            }
+            Ok(_) => std::fs::remove_file(path)
+                .map_err(|e| Error::Io { what: format!("remove the old secret file {}", path.display()), source: e })?,
+            Err(_) => {}
+        }
+        // O_CREAT|O_EXCL: fails rather than follow a link created meanwhile.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::Io { what: format!("create the secret file {}", path.display()), source: e })?;
+        Ok(SecretFile { path: path.to_path_buf(), file, written: false })
     }
 
-    fn write(mut self, secret: &str) -> Result<PathBuf, Error> {
+    fn write(&mut self, secret: &str) -> Result<PathBuf, Error> {
         let io = |e| Error::Io { what: format!("write the secret to {}", self.path.display()), source: e };
-        self.file.set_len(0).map_err(io)?;
         self.file.write_all(secret.as_bytes()).map_err(io)?;
         self.file.write_all(b"\n").map_err(io)?;
         self.file.sync_all().map_err(io)?;
-        Ok(self.path)
+        self.written = true;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        if !self.written {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -283,7 +330,7 @@ impl Handoff {
         }
         rows.push(("region".into(), facts.region.clone()));
         match (applied.access_key, secret_file) {
-            (Some((_, secret)), Some(file)) => match file.write(secret.expose()) {
+            (Some((_, secret)), Some(mut file)) => match file.write(secret.expose()) {
                 Ok(path) => rows.push(("secret key".into(), format!("written to {} (mode 0600)", path.display()))),
                 Err(e) => {
                     rows.push(("secret key".into(), secret.expose().to_string()));

@@ -28,6 +28,7 @@ pub struct WizardOpts {
     pub answers: Option<PathBuf>,
     pub yes: bool,
     pub secret_file: Option<PathBuf>,
+    pub replace_secret_file: bool,
     pub adopt: bool,
     pub overwrite_profile: bool,
 }
@@ -126,7 +127,12 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
     }
     let bars = progress::Bars::new(asker.interactive());
-    let handoff = commands::execute(&g, prepared, o.secret_file.as_deref(), o.overwrite_profile, &bars).await?;
+    let opts = commands::ApplyOpts {
+        secret_file: o.secret_file.clone(),
+        replace_secret_file: o.replace_secret_file,
+        overwrite_profile: o.overwrite_profile,
+    };
+    let handoff = commands::execute(&g, prepared, &opts, &bars).await?;
     crate::commands::print(&progress::boxed(&flow.handoff.title, &handoff, &format!("{name}{config_flag}")));
     Ok(0)
 }
