@@ -8,13 +8,14 @@
 use crate::aws::{Aws, classify, is_not_found};
 use crate::error::Error;
 use crate::model::{Facts, Principal};
-use crate::observe::{OWNER_TAG, STACK_TAG, lf_resource};
-use crate::plan::{Action, Plan, Step};
+use crate::observe::{KEY_TAG, OWNER_TAG, STACK_TAG, lf_resource};
+use crate::plan::{Action, KeyTag, Plan, Step};
 use crate::state::{State, Store};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::Tag;
 use aws_sdk_lakeformation::types as lft;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// LF's limit on entries per batch call.
@@ -50,10 +51,19 @@ impl fmt::Debug for StepLog<'_> {
     }
 }
 
-/// What an apply produced that the user needs and state must not hold.
+/// What an apply produced that the user needs: a new key's id and where its secret went
+/// (the secret itself was handed over the moment it existed).
 #[derive(Debug, Default)]
 pub struct Applied {
-    pub access_key: Option<(String, Secret)>,
+    pub access_key: Option<(String, String)>,
+}
+
+/// Gives a new access key's secret to the user the moment it exists: before anything
+/// records the key as live, so that no live key's secret is ever lost to a crash.
+pub trait Handover {
+    /// Writes or shows the secret (never fails: a file that cannot be written gets the
+    /// secret shown instead); returns where it went, for the hand-off.
+    fn hand_over(&self, user: &str, id: &str, secret: Secret, progress: &dyn Progress) -> String;
 }
 
 pub struct Context<'a> {
@@ -66,6 +76,7 @@ pub struct Context<'a> {
     /// How long to wait for IAM changes to reach Lake Formation.
     pub propagation: Duration,
     pub progress: &'a dyn Progress,
+    pub handover: &'a dyn Handover,
 }
 
 /// Where apply reports what it does: lines on stderr for `provision`, bars for the wizard.
@@ -77,6 +88,10 @@ pub trait Progress {
     /// Apply is waiting (for IAM propagation); says what for.
     fn waiting(&self, message: &str);
     fn finish(&self) {}
+    /// Runs `f` (which prints) with any progress display out of the way.
+    fn suspend(&self, f: &mut dyn FnMut()) {
+        f()
+    }
 }
 
 /// One line per action on stderr.
@@ -94,11 +109,13 @@ impl Progress for Lines {
 
 /// Fault injection for the tests of interrupted runs: with
 /// `LAKEPASS_FAULT_CRASH_AFTER_ACTIONS=N`, the process dies (exit 101) right after its
-/// N-th AWS change succeeds and before the state records it — the worst moment to die.
-fn crash_point(done: &mut usize) {
-    *done += 1;
+/// N-th change succeeds (an AWS call that changes something, or a secret handed over) and
+/// before anything records it — the worst moment to die.
+fn crash_point() {
+    static DONE: AtomicUsize = AtomicUsize::new(0);
+    let done = DONE.fetch_add(1, Ordering::SeqCst) + 1;
     let limit = std::env::var("LAKEPASS_FAULT_CRASH_AFTER_ACTIONS").ok().and_then(|v| v.parse::<usize>().ok());
-    if limit == Some(*done) {
+    if limit == Some(done) {
         eprintln!("lakepass: simulated crash after {done} change(s) (LAKEPASS_FAULT_CRASH_AFTER_ACTIONS)");
         std::process::exit(101);
     }
@@ -117,26 +134,24 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &m
         }
         cx.store.save(state)?;
     }
-    let mut done = 0;
     cx.progress.begin(&plan.actions);
     let mut i = 0;
     while i < plan.actions.len() {
         // A run of Lake Formation actions goes out in batches.
         let run = plan.actions[i..].iter().take_while(|a| is_lf(a)).count();
         if run > 0 {
-            apply_grants(cx, &plan.actions[i..i + run], state, &mut done).await?;
+            apply_grants(cx, &plan.actions[i..i + run], state).await?;
             i += run;
             continue;
         }
         let action = &plan.actions[i];
         let mut key_id = None;
         for step in &action.steps {
-            if let Some((id, secret)) = run_step(cx, step).await? {
-                key_id = Some(id.clone());
-                applied.access_key = Some((id, secret));
+            if let Some(handed) = run_step(cx, step).await? {
+                key_id = Some(handed.0.clone());
+                applied.access_key = Some(handed);
             }
         }
-        crash_point(&mut done);
         action.record_into(state, cx.facts, key_id);
         cx.store.save(state)?;
         cx.progress.done(action);
@@ -157,8 +172,17 @@ fn tags(cx: &Context) -> Vec<Tag> {
         .collect()
 }
 
-/// Runs one IAM step. Returns a new access key, if the step made one.
-async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, Secret)>, Error> {
+/// Runs one IAM step. Returns a new access key's id and where its secret went, if the
+/// step made one.
+async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, String)>, Error> {
+    let made = run_iam_step(cx, step).await?;
+    if !matches!(step, Step::CreateAccessKey { .. }) {
+        crash_point();
+    }
+    Ok(made)
+}
+
+async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, String)>, Error> {
     let iam = &cx.aws.iam;
     let c = cx.caller;
     tracing::debug!(step = ?StepLog(step), "applying");
@@ -285,10 +309,13 @@ async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, Secre
                 _ => {}
             },
         },
-        Step::CreateAccessKey { user, delete_first } => {
+        Step::CreateAccessKey { user, delete_first, had } => {
             for id in delete_first {
                 delete_key(cx, user, id).await?;
             }
+            // From here until the secret is handed over, any new key is a leftover.
+            tag_key(cx, user, &KeyTag::creating(had)).await?;
+            crash_point();
             let out = iam
                 .create_access_key()
                 .user_name(user)
@@ -299,8 +326,15 @@ async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, Secre
                 action: "iam:CreateAccessKey".into(),
                 message: "the response carried no access key".into(),
             })?;
-            return Ok(Some((key.access_key_id().to_string(), Secret(key.secret_access_key().to_string()))));
+            let id = key.access_key_id().to_string();
+            crash_point();
+            let went = cx.handover.hand_over(user, &id, Secret(key.secret_access_key().to_string()), cx.progress);
+            crash_point();
+            tag_key(cx, user, &KeyTag::live(&id)).await?;
+            crash_point();
+            return Ok(Some((id, went)));
         }
+        Step::MarkLiveKey { user, id } => tag_key(cx, user, &KeyTag::live(id)).await?,
         Step::DeleteAccessKey { user, id } => delete_key(cx, user, id).await?,
         Step::Tag { resource, arn_or_name } => {
             let t = Some(tags(cx));
@@ -334,6 +368,13 @@ async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, Secre
         Step::Grant { .. } | Step::Revoke { .. } => unreachable!("Lake Formation steps are batched"),
     }
     Ok(None)
+}
+
+/// Sets the user's key tag (one TagUser call replaces the value whole).
+async fn tag_key(cx: &Context<'_>, user: &str, value: &str) -> Result<(), Error> {
+    let tag = Tag::builder().key(KEY_TAG).value(value).build().expect("key and value set");
+    cx.aws.iam.tag_user().user_name(user).tags(tag).send().await.map_err(|e| classify("iam:TagUser", cx.caller, e))?;
+    Ok(())
 }
 
 async fn delete_key(cx: &Context<'_>, user: &str, id: &str) -> Result<(), Error> {
@@ -378,7 +419,7 @@ fn is_already_revoked(message: &str) -> bool {
     message.contains("No permissions revoked")
 }
 
-async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State, done: &mut usize) -> Result<(), Error> {
+async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -> Result<(), Error> {
     let mut pending: Vec<Entry> =
         actions.iter().enumerate().flat_map(|(i, a)| a.steps.iter().filter_map(move |s| entry(i, s))).collect();
     let deadline = Instant::now() + cx.propagation;
@@ -414,7 +455,7 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State, d
                         .map_err(|e| classify("lakeformation:BatchRevokePermissions", cx.caller, e))?;
                     out.failures().to_vec()
                 };
-                crash_point(done);
+                crash_point();
                 for f in failures {
                     let id = f.request_entry().map(|r| r.id()).unwrap_or_default();
                     let code = f.error().and_then(|e| e.error_code()).unwrap_or_default();
@@ -489,7 +530,5 @@ mod tests {
     fn secrets_do_not_print() {
         let s = Secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into());
         assert_eq!(format!("{s:?}"), "Secret(redacted)");
-        let a = Applied { access_key: Some(("AKIA".into(), s)) };
-        assert!(!format!("{a:?}").contains("EXAMPLEKEY"));
     }
 }

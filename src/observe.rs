@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The tag that records which deployment created (or adopted) an IAM resource.
 pub const OWNER_TAG: &str = "lakepass:deployment";
 pub const STACK_TAG: &str = "lakepass:stack";
+/// The tag on a user that records its live access key (see [`crate::plan::KeyTag`]).
+pub const KEY_TAG: &str = "lakepass:access-key";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
@@ -48,6 +50,8 @@ pub struct PrincipalObs {
     pub attached: BTreeSet<String>,
     /// A user's access key ids.
     pub keys: Vec<String>,
+    /// A user's [`KEY_TAG`] value.
+    pub key_tag: Option<String>,
 }
 
 impl Observed {
@@ -139,14 +143,12 @@ pub async fn observe(
     Ok(obs)
 }
 
+fn tag<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>, key: &str) -> Option<String> {
+    tags.find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+}
+
 fn owner_of<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> Option<String> {
-    let mut owner = None;
-    for (k, v) in tags {
-        if k == OWNER_TAG {
-            owner = Some(v.to_string());
-        }
-    }
-    owner
+    tag(tags, OWNER_TAG)
 }
 
 async fn observe_policy(aws: &Aws, facts: &Facts, caller: &str, name: &str) -> Result<Option<PolicyObs>, Error> {
@@ -232,6 +234,7 @@ async fn observe_role(aws: &Aws, caller: &str, name: &str) -> Result<Option<Prin
         owner: owner_of(tags.tags().iter().map(|t| (t.key(), t.value()))),
         attached: attached.iter().filter_map(|a| a.policy_arn().map(str::to_string)).collect(),
         keys: Vec::new(),
+        key_tag: None,
     }))
 }
 
@@ -270,6 +273,7 @@ async fn observe_user(aws: &Aws, caller: &str, name: &str) -> Result<Option<Prin
         owner: owner_of(tags.tags().iter().map(|t| (t.key(), t.value()))),
         attached: attached.iter().filter_map(|a| a.policy_arn().map(str::to_string)).collect(),
         keys: keys.iter().filter_map(|k| k.access_key_id().map(str::to_string)).collect(),
+        key_tag: tag(tags.tags().iter().map(|t| (t.key(), t.value())), KEY_TAG),
     }))
 }
 

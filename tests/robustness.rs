@@ -131,8 +131,9 @@ async fn interrupted_runs_converge() {
     for (values, principal) in
         [(ROLE_VALUES, role_arn("secoda-glue-role")), (USER_VALUES, user_arn("secoda-glue-user"))]
     {
-        // Changes: policy, principal, (access key), attachment, one batch of grants.
-        let changes = if principal.contains(":user/") { 5 } else { 4 };
+        // Changes: policy, principal, (for a key: the creating mark, the key, its secret
+        // handed over, the live mark), attachment, one batch of grants.
+        let changes = if principal.contains(":user/") { 8 } else { 4 };
         for crash_after in 1..=changes {
             for then_teardown in [false, true] {
                 w.reset().await;
@@ -149,12 +150,21 @@ async fn interrupted_runs_converge() {
                     assert!(w.state().is_none());
                     continue;
                 }
-                w.run(&["provision", "--yes"]).ok();
+                let next = w.run(&["provision", "--yes"]).ok();
                 let ctx = format!("{values} crash after {crash_after}");
                 assert_eq!(w.policy_versions("secoda-glue-policy").await, 1, "{ctx}");
                 assert_eq!(w.grants_to(&principal).await.len(), 4, "{ctx}");
                 if principal.contains(":user/") {
-                    assert_eq!(w.access_keys("secoda-glue-user").await.len(), 1, "{ctx}");
+                    let keys = w.access_keys("secoda-glue-user").await;
+                    assert_eq!(keys.len(), 1, "{ctx}");
+                    // The live key's secret was handed over, by the crashed run or the next.
+                    let handed = |out: &str| {
+                        out.lines().skip_while(|l| !l.contains(&keys[0])).nth(1).is_some_and(|l| {
+                            l.trim_start().starts_with("secret key:")
+                                && l.split_whitespace().last().unwrap().len() >= 20
+                        })
+                    };
+                    assert!(handed(&crashed.stdout) || handed(&next.stdout), "{ctx}: {crashed:?}\n{next:?}");
                     assert_eq!(w.user_policies("secoda-glue-user").await, ["secoda-glue-policy"], "{ctx}");
                 } else {
                     assert_eq!(w.role_policies("secoda-glue-role").await, ["secoda-glue-policy"], "{ctx}");

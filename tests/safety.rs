@@ -152,3 +152,29 @@ async fn the_secret_file_is_created_new_never_through_a_link_and_replaced_only_w
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&existing).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+#[tokio::test]
+async fn a_second_checkout_without_the_state_never_deletes_the_live_key() {
+    let w = World::new().await;
+    w.secoda(USER_VALUES);
+    let first = w.run(&["provision", "--yes"]).ok();
+    let keys = w.access_keys("secoda-glue-user").await;
+    assert_eq!(keys.len(), 1);
+    assert!(first.stdout.contains(&keys[0]));
+
+    // A teammate's checkout: the same lakepass.yaml, no .lakepass/.
+    let mine = w.dir.path().join(".lakepass");
+    let aside = w.dir.path().join("first-checkout-state");
+    std::fs::rename(&mine, &aside).unwrap();
+    let plan = w.run(&["provision", "--plan"]).ok();
+    assert!(!plan.stdout.contains("access key"), "{}", plan.stdout);
+    w.run(&["provision", "--yes"]).ok();
+    assert_eq!(w.access_keys("secoda-glue-user").await, keys, "the vendor's key lives on");
+
+    // The first checkout still finds its key, and wants no other.
+    std::fs::remove_dir_all(&mine).unwrap();
+    std::fs::rename(&aside, &mine).unwrap();
+    let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(w.access_keys("secoda-glue-user").await, keys);
+}

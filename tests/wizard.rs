@@ -120,8 +120,9 @@ async fn a_user_onboarding_shows_the_secret_once() {
     // No vendor account or external id for a user.
     answer_from_databases_to_apply(&mut s, &format!("{DOWN}{DOWN} {ENTER}"));
     send(&mut s, ENTER);
-    exp(&mut s, "access key ID");
-    let (_, secret_line) = s.exp_regex(r"secret key +[A-Za-z0-9/+=]{20,}").unwrap();
+    exp(&mut s, "New access key of user secoda-glue-user");
+    let (_, secret_line) = s.exp_regex(r"secret key: +[A-Za-z0-9/+=]{20,}").unwrap();
+    exp(&mut s, "secret key     shown above, once");
     s.exp_eof().unwrap();
     assert_eq!(exit_code(&s), 0);
 

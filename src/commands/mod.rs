@@ -4,6 +4,7 @@
 //! any AWS call, and nothing is changed before the plan has been shown and confirmed.
 
 mod provision;
+mod secret;
 mod status;
 mod teardown;
 

@@ -1,6 +1,7 @@
 //! `lakepass provision`: plan, confirm, apply, hand over. The wizard runs the same
 //! [`prepare`] and [`execute`].
 
+use super::secret::SecretOut;
 use super::*;
 use crate::apply::{self, Applied, Progress};
 use crate::observe;
@@ -144,9 +145,9 @@ pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn P
         crate::profile::check(&file, &t.profile, &t.target, &t.fields, &loaded.name, opts.overwrite_profile)?;
     }
     // A new key's secret exists once: make sure it can be written before creating it.
-    let secret_out = match &opts.secret_file {
-        Some(path) if creates_access_key(&plan) => Some(SecretFile::prepare(path, opts.replace_secret_file)?),
-        _ => None,
+    let handover = match &opts.secret_file {
+        Some(path) if creates_access_key(&plan) => SecretOut::to_file(path, opts.replace_secret_file)?,
+        _ => SecretOut::shown(),
     };
     let cx = apply::Context {
         aws: &aws,
@@ -157,19 +158,12 @@ pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn P
         store: &store,
         propagation: g.propagation,
         progress,
+        handover: &handover,
     };
     let mut applied = Applied::default();
-    let result = apply::apply(&cx, &plan, &mut state, &mut applied).await;
-    // From here a new key's secret exists only in memory: hand it over before anything
-    // else can fail, and report the apply error, not a later one.
-    let handoff = Handoff::new(&loaded, &facts, &values, &state, applied, secret_out);
-    if let Err(e) = result {
-        if handoff.rows.iter().any(|(k, _)| k == "secret key") {
-            print(&handoff.plain());
-        }
-        return Err(e);
-    }
-    let mut handoff = handoff;
+    // A new key's secret was handed over the moment it existed, even if a later step failed.
+    apply::apply(&cx, &plan, &mut state, &mut applied).await?;
+    let mut handoff = Handoff::new(&loaded, &facts, &values, &state, applied);
     let before = (state.values.clone(), state.account.clone(), state.region.clone());
     state.values = serde_json::Value::Object(values.clone());
     state.account = Some(facts.account.clone());
@@ -222,98 +216,19 @@ fn creates_access_key(plan: &Plan) -> bool {
     plan.actions.iter().flat_map(|a| &a.steps).any(|s| matches!(s, plan::Step::CreateAccessKey { .. }))
 }
 
-/// A new file (mode 0600), created before the key exists and written once it does. It is
-/// never opened through a symbolic link, and an existing file is replaced only when the
-/// user said so. Left empty, it is removed again.
-struct SecretFile {
-    path: PathBuf,
-    file: std::fs::File,
-    written: bool,
-}
-
-impl SecretFile {
-    fn prepare(path: &Path, replace: bool) -> Result<SecretFile, Error> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let refuse = |problem: String, fix: &str| Error::Value {
-            field: "--secret-file".into(),
-            problem: format!("{}: {problem}", path.display()),
-            fix: fix.into(),
-        };
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(refuse(
-                    "is a symbolic link; lakepass writes a secret only to a file it creates".into(),
-                    "name a path that does not exist yet",
-                ));
-            }
-            Ok(m) if !m.is_file() => return Err(refuse("exists and is not a file".into(), "name a new file")),
-            Ok(_) if !replace => {
-                return Err(refuse(
-                    "already exists".into(),
-                    "name a new file, or pass --replace-secret-file to replace it",
-                ));
-            }
-            Ok(_) => std::fs::remove_file(path)
-                .map_err(|e| Error::Io { what: format!("remove the old secret file {}", path.display()), source: e })?,
-            Err(_) => {}
-        }
-        // O_CREAT|O_EXCL: fails rather than follow a link created meanwhile.
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::Io { what: format!("create the secret file {}", path.display()), source: e })?;
-        Ok(SecretFile { path: path.to_path_buf(), file, written: false })
-    }
-
-    fn write(&mut self, secret: &str) -> Result<PathBuf, Error> {
-        let io = |e| Error::Io { what: format!("write the secret to {}", self.path.display()), source: e };
-        self.file.write_all(secret.as_bytes()).map_err(io)?;
-        self.file.write_all(b"\n").map_err(io)?;
-        self.file.sync_all().map_err(io)?;
-        self.written = true;
-        Ok(self.path.clone())
-    }
-}
-
-impl Drop for SecretFile {
-    fn drop(&mut self) {
-        if !self.written {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// What to paste into the vendor's form, and how to go on. It may hold a new secret: its
-/// Debug shows the labels only.
+/// What to paste into the vendor's form, and how to go on. Never a secret: a new key's
+/// was handed over the moment it existed, and a row says where it went.
+#[derive(Debug)]
 pub struct Handoff {
     pub stack: String,
     pub deployment: String,
-    /// (label, value) rows; a new secret appears here once.
+    /// (label, value) rows.
     pub rows: Vec<(String, String)>,
-    pub notes: Vec<String>,
-}
-
-impl std::fmt::Debug for Handoff {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let labels: Vec<&String> = self.rows.iter().map(|(l, _)| l).collect();
-        f.debug_struct("Handoff").field("deployment", &self.deployment).field("rows", &labels).finish()
-    }
 }
 
 impl Handoff {
-    /// Never fails: a secret file that cannot be written gets the secret shown instead.
-    fn new(
-        loaded: &Loaded,
-        facts: &Facts,
-        values: &Values,
-        state: &State,
-        applied: Applied,
-        secret_file: Option<SecretFile>,
-    ) -> Handoff {
+    fn new(loaded: &Loaded, facts: &Facts, values: &Values, state: &State, applied: Applied) -> Handoff {
         let mut rows = Vec::new();
-        let mut notes = Vec::new();
         for owned in state.resources.values() {
             match &owned.resource {
                 Resource::Role { .. } => {
@@ -329,28 +244,18 @@ impl Handoff {
             }
         }
         rows.push(("region".into(), facts.region.clone()));
-        match (applied.access_key, secret_file) {
-            (Some((_, secret)), Some(mut file)) => match file.write(secret.expose()) {
-                Ok(path) => rows.push(("secret key".into(), format!("written to {} (mode 0600)", path.display()))),
-                Err(e) => {
-                    rows.push(("secret key".into(), secret.expose().to_string()));
-                    notes.push(format!("{e}; the secret is shown here instead, once: lakepass does not keep it"));
-                }
-            },
-            (Some((_, secret)), None) => {
-                rows.push(("secret key".into(), secret.expose().to_string()));
-                notes.push("the secret key is shown once: lakepass does not keep it".into());
-            }
-            (None, _) => {
+        match applied.access_key {
+            Some((_, went)) => rows.push(("secret key".into(), went)),
+            None => {
                 if state.resources.values().any(|o| matches!(o.resource, Resource::AccessKey { .. })) {
                     rows.push((
                         "secret key".into(),
-                        "shown when the key was created; lakepass does not keep it".into(),
+                        "handed over when the key was created; lakepass keeps no copy".into(),
                     ));
                 }
             }
         }
-        Handoff { stack: loaded.stack.name.clone(), deployment: loaded.name.clone(), rows, notes }
+        Handoff { stack: loaded.stack.name.clone(), deployment: loaded.name.clone(), rows }
     }
 
     /// Plain lines, for `provision`.
@@ -358,9 +263,6 @@ impl Handoff {
         let mut out = format!("\nConnect {} (deployment {}):\n", self.stack, self.deployment);
         for (label, value) in &self.rows {
             out.push_str(&format!("  {:<15} {value}\n", format!("{label}:")));
-        }
-        for n in &self.notes {
-            out.push_str(&format!("  ({n})\n"));
         }
         out
     }

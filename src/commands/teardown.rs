@@ -69,6 +69,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         store: &store,
         propagation: g.propagation,
         progress: &apply::Lines,
+        handover: &super::secret::SecretOut::shown(),
     };
     apply::apply(&cx, &plan, &mut owned, &mut Applied::default()).await?;
     if owned.resources.is_empty() {

@@ -6,8 +6,10 @@
 //! target name stops the plan unless the user adopts it.
 
 mod discover;
+mod keys;
 
 pub use discover::discover;
+pub use keys::KeyTag;
 
 use crate::error::Error;
 use crate::model::{Facts, LfTarget, Principal, Resource};
@@ -85,10 +87,19 @@ pub enum Step {
         policy_arn: String,
         principal: Principal,
     },
-    /// Creates a key after deleting `delete_first` (keys an interrupted run left behind).
+    /// Creates a key after deleting `delete_first` (keys an interrupted run created and
+    /// never handed over), hands its secret over, then marks it live on the user. `had`
+    /// are the user's other keys, which the creating mark lists so that they are never
+    /// taken for leftovers.
     CreateAccessKey {
         user: String,
         delete_first: Vec<String>,
+        had: Vec<String>,
+    },
+    /// Records on the user which key is live (its secret was handed over).
+    MarkLiveKey {
+        user: String,
+        id: String,
     },
     DeleteAccessKey {
         user: String,
@@ -160,13 +171,16 @@ pub struct Input<'a> {
 /// Plans the changes. Fails when a target name belongs to someone else (and `adopt` is
 /// off) or a database or table to grant on is missing from the catalog.
 pub fn plan(input: &Input) -> Result<Plan, Error> {
-    let mut p = Planner { input, plan: Plan::default(), not_owned: Vec::new() };
+    let mut p = Planner { input, plan: Plan::default(), not_owned: Vec::new(), refusals: Vec::new() };
     let desired_addresses: BTreeSet<String> = input.desired.iter().map(Resource::address).collect();
     for r in input.desired {
         p.desired(r);
     }
     if !p.not_owned.is_empty() {
         return Err(Error::NotOwned { resources: p.not_owned });
+    }
+    if !p.refusals.is_empty() {
+        return Err(p.refusals.remove(0));
     }
     if !input.observed.missing_in_catalog.is_empty() {
         return Err(Error::NotInCatalog {
@@ -202,6 +216,8 @@ struct Planner<'a> {
     input: &'a Input<'a>,
     plan: Plan,
     not_owned: Vec<String>,
+    /// Desired resources that cannot be made as things stand: the plan stops.
+    refusals: Vec<Error>,
 }
 
 impl Planner<'_> {
@@ -361,48 +377,7 @@ impl Planner<'_> {
                     self.action(Change::Create, r, reason, steps);
                 }
             }
-            Resource::AccessKey { user } => {
-                let keys = obs.users.get(user).map(|u| u.keys.clone()).unwrap_or_default();
-                let recorded = self.owned(&address).and_then(|o| o.access_key_id.clone());
-                match recorded {
-                    Some(id) if keys.contains(&id) => {
-                        let others: Vec<&String> = keys.iter().filter(|k| **k != id).collect();
-                        if !others.is_empty() {
-                            self.plan.notes.push(format!(
-                                "user {user} has {} other access key(s) lakepass did not create; left alone",
-                                others.len()
-                            ));
-                        }
-                    }
-                    _ => {
-                        // Keys on a user lakepass created, with none recorded, can only be
-                        // left by a run that died between creating a key and recording it:
-                        // their secret was never kept, so they are replaced. A user lakepass
-                        // adopts (now or before) keeps its keys.
-                        let created_by_us = match self.owned(&format!("user/{user}")) {
-                            Some(o) => !o.adopted,
-                            None => obs.users.get(user).is_some_and(|u| self.tagged_ours(&u.owner)),
-                        };
-                        let delete_first = if recorded.is_none() && created_by_us { keys } else { Vec::new() };
-                        let reason = match (&recorded, delete_first.is_empty()) {
-                            (Some(_), _) => {
-                                "the recorded key was deleted outside lakepass; creating a new one".to_string()
-                            }
-                            (None, false) => format!(
-                                "no recorded key; replacing {} unrecorded key(s) left by an interrupted run",
-                                delete_first.len()
-                            ),
-                            (None, true) => "does not exist yet".to_string(),
-                        };
-                        self.action(
-                            Change::Create,
-                            r,
-                            reason,
-                            vec![Step::CreateAccessKey { user: user.clone(), delete_first }],
-                        );
-                    }
-                }
-            }
+            Resource::AccessKey { user } => self.access_key(r, user),
             Resource::Grant { principal, target, permissions } => {
                 let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
                 let principal_arn = principal.arn(facts);
@@ -567,7 +542,11 @@ impl Action {
         };
         let previous = state.resources.get(&self.address);
         let adopted = self.change == Change::Adopt || previous.is_some_and(|o| o.adopted);
-        let access_key_id = access_key_id.or_else(|| previous.and_then(|o| o.access_key_id.clone()));
+        let marked = self.steps.iter().find_map(|s| match s {
+            Step::MarkLiveKey { id, .. } => Some(id.clone()),
+            _ => None,
+        });
+        let access_key_id = access_key_id.or(marked).or_else(|| previous.and_then(|o| o.access_key_id.clone()));
         let owned = Owned { resource: self.resource.clone(), arn, access_key_id, adopted };
         state.resources.insert(self.address.clone(), owned);
     }

@@ -109,14 +109,18 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
                 Step::Detach { policy_arn, principal } => {
                     principal_mut(observed, principal).attached.remove(policy_arn);
                 }
-                Step::CreateAccessKey { user, delete_first } => {
+                Step::CreateAccessKey { user, delete_first, .. } => {
                     let u = observed.users.get_mut(user).unwrap();
                     u.keys.retain(|k| !delete_first.contains(k));
                     assert!(u.keys.len() < 2, "IAM allows two keys");
                     key_serial += 1;
                     let id = format!("AKIANEW{key_serial}");
                     u.keys.push(id.clone());
+                    u.key_tag = Some(KeyTag::live(&id));
                     key = Some(id);
+                }
+                Step::MarkLiveKey { user, id } => {
+                    observed.users.get_mut(user).unwrap().key_tag = Some(KeyTag::live(id));
                 }
                 Step::DeleteAccessKey { user, id } => observed.users.get_mut(user).unwrap().keys.retain(|k| k != id),
                 Step::Grant { principal, target, permissions, .. } => {
@@ -428,7 +432,14 @@ fn adopting_a_user_keeps_its_keys_and_a_lost_key_is_replaced_alone() {
     let mut s = State::new(DEP, "secoda-glue");
     let plan = plan_of(&d, &o, &s, true).unwrap();
     let create = plan.actions.iter().find(|a| a.address == "access-key/secoda-glue-user").unwrap();
-    assert_eq!(create.steps, [Step::CreateAccessKey { user: "secoda-glue-user".into(), delete_first: vec![] }]);
+    assert_eq!(
+        create.steps,
+        [Step::CreateAccessKey {
+            user: "secoda-glue-user".into(),
+            delete_first: vec![],
+            had: vec!["AKIATHEIRS".into()]
+        }]
+    );
     simulate(&mut o, &mut s, &plan);
     assert!(o.users["secoda-glue-user"].keys.contains(&"AKIATHEIRS".to_string()));
 
@@ -437,7 +448,14 @@ fn adopting_a_user_keeps_its_keys_and_a_lost_key_is_replaced_alone() {
     o.users.get_mut("secoda-glue-user").unwrap().keys.retain(|k| *k != ours);
     let plan = plan_of(&d, &o, &s, false).unwrap();
     let create = plan.actions.iter().find(|a| a.address == "access-key/secoda-glue-user").unwrap();
-    assert_eq!(create.steps, [Step::CreateAccessKey { user: "secoda-glue-user".into(), delete_first: vec![] }]);
+    assert_eq!(
+        create.steps,
+        [Step::CreateAccessKey {
+            user: "secoda-glue-user".into(),
+            delete_first: vec![],
+            had: vec!["AKIATHEIRS".into()]
+        }]
+    );
     assert!(create.reason.contains("deleted outside lakepass"));
 }
 
@@ -490,4 +508,81 @@ fn a_recorded_key_on_a_user_that_is_not_ours_is_not_deleted() {
     o.users.get_mut("secoda-glue-user").unwrap().owner = Some("other".into());
     let plan = plan_of(&[], &o, &s, false).unwrap();
     assert!(!plan.actions.iter().any(|a| a.address.starts_with("access-key/")), "{:#?}", plan.actions);
+}
+
+/// The user as an interrupted or finished run left it: `keys`, and its key tag.
+fn user_with_keys(keys: &[&str], tag: Option<&str>) -> Observed {
+    let mut o = Observed::default();
+    let user = PrincipalObs {
+        arn: "arn:aws:iam::123456789012:user/secoda-glue-user".into(),
+        owner: Some(DEP.into()),
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+        key_tag: tag.map(str::to_string),
+        ..Default::default()
+    };
+    o.users.insert("secoda-glue-user".into(), user);
+    o
+}
+
+fn key_action(plan: &Plan) -> Option<&Action> {
+    plan.actions.iter().find(|a| a.address == "access-key/secoda-glue-user")
+}
+
+#[test]
+fn a_checkout_without_state_keeps_the_live_key_the_tag_names() {
+    let d = desired(json!({"access": "user"}));
+    let o = user_with_keys(&["AKIALIVE"], Some("live:AKIALIVE"));
+    let plan = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap();
+    assert!(key_action(&plan).is_none(), "{:#?}", plan.actions);
+    let recorded = plan.record.iter().find(|(a, _)| a == "access-key/secoda-glue-user").unwrap();
+    assert_eq!(recorded.1.access_key_id.as_deref(), Some("AKIALIVE"));
+}
+
+#[test]
+fn a_key_created_by_a_run_that_died_before_handing_it_over_is_replaced() {
+    let d = desired(json!({"access": "user"}));
+    // Before creating, the run marked "creating" with the key the user already had.
+    let o = user_with_keys(&["AKIAHUMAN", "AKIALOST"], Some("creating had:AKIAHUMAN"));
+    let plan = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap();
+    let a = key_action(&plan).unwrap();
+    assert_eq!(
+        a.steps,
+        [Step::CreateAccessKey {
+            user: "secoda-glue-user".into(),
+            delete_first: vec!["AKIALOST".into()],
+            had: vec!["AKIAHUMAN".into()],
+        }]
+    );
+    assert!(a.reason.contains("replacing 1 key(s) an interrupted run created and never handed over"), "{}", a.reason);
+    assert!(plan.notes.iter().any(|n| n.contains("AKIAHUMAN") && n.contains("left alone")), "{:?}", plan.notes);
+}
+
+#[test]
+fn a_key_nobody_recorded_is_never_taken_for_a_leftover() {
+    let d = desired(json!({"access": "user"}));
+    let o = user_with_keys(&["AKIAUNKNOWN"], None);
+    let plan = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap();
+    let Step::CreateAccessKey { delete_first, had, .. } = &key_action(&plan).unwrap().steps[0] else { panic!() };
+    assert!(delete_first.is_empty());
+    assert_eq!(had, &["AKIAUNKNOWN"]);
+}
+
+#[test]
+fn a_key_recorded_only_in_state_is_marked_live_on_the_user() {
+    let d = desired(json!({"access": "user"}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    let live = s.resources["access-key/secoda-glue-user"].access_key_id.clone().unwrap();
+    o.users.get_mut("secoda-glue-user").unwrap().key_tag = None;
+    let plan = converge(&d, &mut o, &mut s);
+    assert_eq!(key_action(&plan).unwrap().steps, [Step::MarkLiveKey { user: "secoda-glue-user".into(), id: live }]);
+}
+
+#[test]
+fn two_keys_lakepass_did_not_create_stop_the_plan_before_any_change() {
+    let d = desired(json!({"access": "user"}));
+    let o = user_with_keys(&["AKIAONE", "AKIATWO"], None);
+    let e = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap_err();
+    assert!(e.to_string().contains("already has two keys lakepass did not create (AKIAONE, AKIATWO)"), "{e}");
+    assert!(e.hint().unwrap().contains("aws iam delete-access-key"));
 }

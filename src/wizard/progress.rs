@@ -83,14 +83,18 @@ impl Progress for Bars {
             bar.finish_and_clear();
         }
     }
+
+    fn suspend(&self, f: &mut dyn FnMut()) {
+        match &*self.current.borrow() {
+            Some((_, bar)) if self.on => bar.suspend(f),
+            _ => f(),
+        }
+    }
 }
 
 /// The hand-off: what to paste into the vendor's form, and how to re-plan or tear down.
 pub fn boxed(title: &str, h: &Handoff, deployment: &str) -> String {
     let mut lines: Vec<String> = h.rows.iter().map(|(label, value)| format!("{label:<14} {value}")).collect();
-    for n in &h.notes {
-        lines.push(format!("({n})"));
-    }
     lines.push(String::new());
     lines.push(format!("Re-plan:    lakepass provision --plan -d {deployment}"));
     lines.push(format!("Tear down:  lakepass teardown -d {deployment}"));
@@ -113,7 +117,6 @@ mod tests {
             stack: "secoda-glue".into(),
             deployment: "secoda".into(),
             rows: vec![("role ARN".into(), "arn:aws:iam::123456789012:role/secoda-glue-role".into())],
-            notes: vec![],
         };
         let text = boxed("Paste into Secoda", &h, "secoda");
         let widths: Vec<usize> = text.lines().skip(1).map(|l| l.chars().count()).collect();
