@@ -14,6 +14,7 @@ use crate::state::{State, Store};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::Tag;
 use aws_sdk_lakeformation::types as lft;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -125,13 +126,26 @@ fn crash_point() {
 /// for the user (a new key's secret) is in `applied` even when a later step fails, so the
 /// caller can still hand it over.
 pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &mut Applied) -> Result<(), Error> {
-    if !plan.record.is_empty() || !plan.forget.is_empty() {
+    // Before creating anything, say what: a crash then leaves resources this state can
+    // still prove its own.
+    let creating: BTreeSet<String> = plan
+        .actions
+        .iter()
+        .filter(|a| {
+            a.steps
+                .iter()
+                .any(|s| matches!(s, Step::CreatePolicy { .. } | Step::CreateRole { .. } | Step::CreateUser { .. }))
+        })
+        .map(|a| a.address.clone())
+        .collect();
+    if !plan.record.is_empty() || !plan.forget.is_empty() || creating != state.pending {
         for (address, owned) in &plan.record {
             state.resources.insert(address.clone(), owned.clone());
         }
         for address in &plan.forget {
             state.resources.remove(address);
         }
+        state.pending = creating;
         cx.store.save(state)?;
     }
     cx.progress.begin(&plan.actions);

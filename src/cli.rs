@@ -132,6 +132,11 @@ pub struct TeardownArgs {
     /// Remove without asking for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Also remove resources that carry this deployment's ownership tag but that no state
+    /// records (after the state was lost).
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ impl Error {
             ),
             Error::ProfileNotOurs { .. } => "choose another target (profile.target in lakepass.yaml), or pass --overwrite-profile to replace it (a backup of the file is kept)".into(),
             Error::Locked { .. } => "wait for the other run to finish; the lock is released when it exits".into(),
-            Error::State { .. } => "restore the file from version control, or move it aside and run again: lakepass recovers what it owns from the ownership tags in AWS".into(),
+            Error::State { .. } => "restore the file from version control, or move it aside and run again with --adopt: lakepass then takes over what carries this deployment's ownership tags".into(),
             _ => return None,
         })
     }

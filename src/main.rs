@@ -42,7 +42,9 @@ fn main() {
                 };
                 commands::provision(&global, &opts).await
             }
-            Command::Teardown(a) => commands::teardown(&global, &TeardownOpts { plan_only: a.plan, yes: a.yes }).await,
+            Command::Teardown(a) => {
+                commands::teardown(&global, &TeardownOpts { plan_only: a.plan, yes: a.yes, adopt: a.adopt }).await
+            }
             Command::Status => commands::status(&global).await,
             Command::Wizard(a) => {
                 let opts = lakepass::wizard::WizardOpts {

@@ -48,6 +48,8 @@ pub struct PrincipalObs {
     pub owner: Option<String>,
     /// ARNs of attached managed policies.
     pub attached: BTreeSet<String>,
+    /// Names of inline policies.
+    pub inline: Vec<String>,
     /// A user's access key ids.
     pub keys: Vec<String>,
     /// A user's [`KEY_TAG`] value.
@@ -228,11 +230,22 @@ async fn observe_role(aws: &Aws, caller: &str, name: &str) -> Result<Option<Prin
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| classify("iam:ListAttachedRolePolicies", caller, e))?;
+    let inline = aws
+        .iam
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| classify("iam:ListRolePolicies", caller, e))?;
     Ok(Some(PrincipalObs {
         arn: role.arn().to_string(),
         trust,
         owner: owner_of(tags.tags().iter().map(|t| (t.key(), t.value()))),
         attached: attached.iter().filter_map(|a| a.policy_arn().map(str::to_string)).collect(),
+        inline,
         keys: Vec::new(),
         key_tag: None,
     }))
@@ -267,11 +280,22 @@ async fn observe_user(aws: &Aws, caller: &str, name: &str) -> Result<Option<Prin
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| classify("iam:ListAccessKeys", caller, e))?;
+    let inline = aws
+        .iam
+        .list_user_policies()
+        .user_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| classify("iam:ListUserPolicies", caller, e))?;
     Ok(Some(PrincipalObs {
         arn: user.arn().to_string(),
         trust: None,
         owner: owner_of(tags.tags().iter().map(|t| (t.key(), t.value()))),
         attached: attached.iter().filter_map(|a| a.policy_arn().map(str::to_string)).collect(),
+        inline,
         keys: keys.iter().filter_map(|k| k.access_key_id().map(str::to_string)).collect(),
         key_tag: tag(tags.tags().iter().map(|t| (t.key(), t.value())), KEY_TAG),
     }))

@@ -5,7 +5,7 @@
 use crate::error::Error;
 use crate::model::Resource;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,12 @@ pub struct State {
     pub values: serde_json::Value,
     /// Owned resources by address.
     pub resources: BTreeMap<String, Owned>,
+    /// Addresses of IAM resources a run is about to create, written before it creates
+    /// them: a resource found there with this deployment's tag was made by an interrupted
+    /// run of this state. A tag alone proves nothing (anyone may tag), so a tagged
+    /// resource recorded neither here nor in `resources` needs `--adopt`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub pending: BTreeSet<String>,
 }
 
 /// One resource lakepass owns, as it was last applied.
@@ -53,6 +59,7 @@ impl State {
             region: None,
             values: serde_json::Value::Null,
             resources: BTreeMap::new(),
+            pending: BTreeSet::new(),
         }
     }
 }

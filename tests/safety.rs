@@ -166,9 +166,12 @@ async fn a_second_checkout_without_the_state_never_deletes_the_live_key() {
     let mine = w.dir.path().join(".lakepass");
     let aside = w.dir.path().join("first-checkout-state");
     std::fs::rename(&mine, &aside).unwrap();
-    let plan = w.run(&["provision", "--plan"]).ok();
+    // A tag alone is not ownership: the teammate must take the resources over explicitly.
+    let refused = w.run(&["provision", "--plan"]).fails();
+    assert!(refused.stderr.contains("carries this deployment's tag, but no state records it"), "{}", refused.stderr);
+    let plan = w.run(&["provision", "--plan", "--adopt"]).ok();
     assert!(!plan.stdout.contains("access key"), "{}", plan.stdout);
-    w.run(&["provision", "--yes"]).ok();
+    w.run(&["provision", "--yes", "--adopt"]).ok();
     assert_eq!(w.access_keys("secoda-glue-user").await, keys, "the vendor's key lives on");
 
     // The first checkout still finds its key, and wants no other.
@@ -177,4 +180,41 @@ async fn a_second_checkout_without_the_state_never_deletes_the_live_key() {
     let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(w.access_keys("secoda-glue-user").await, keys);
+}
+
+#[tokio::test]
+async fn a_role_carrying_our_tag_and_other_policies_is_never_made_to_trust_the_vendor() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    // Someone made the role by hand, tagged it as lakepass's, and gave it EC2 rights.
+    let tag = |k: &str, v: &str| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().unwrap();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    w.aws
+        .iam
+        .create_role()
+        .role_name("secoda-glue-role")
+        .assume_role_policy_document(trust)
+        .tags(tag("lakepass:deployment", "secoda"))
+        .send()
+        .await
+        .unwrap();
+    let ec2 = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}"#;
+    let p = w.aws.iam.create_policy().policy_name("ec2-admin").policy_document(ec2).send().await.unwrap();
+    let ec2_arn = p.policy().unwrap().arn().unwrap().to_string();
+    w.aws.iam.attach_role_policy().role_name("secoda-glue-role").policy_arn(&ec2_arn).send().await.unwrap();
+
+    let run = w.run(&["provision", "--yes"]).fails();
+    assert!(run.stderr.contains("no state records it"), "{}", run.stderr);
+    let run = w.run(&["provision", "--yes", "--adopt"]).fails();
+    assert!(
+        run.stderr.contains(&format!("iam role secoda-glue-role carries policies lakepass did not attach ({ec2_arn})")),
+        "{}",
+        run.stderr
+    );
+    let role = w.role("secoda-glue-role").await.unwrap();
+    assert_eq!(
+        decode(role.assume_role_policy_document().unwrap()),
+        serde_json::from_str::<serde_json::Value>(trust).unwrap()
+    );
+    assert!(!w.policy_exists("secoda-glue-policy").await, "nothing created before the refusal");
 }

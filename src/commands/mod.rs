@@ -62,6 +62,8 @@ pub struct ProvisionOpts {
 pub struct TeardownOpts {
     pub plan_only: bool,
     pub yes: bool,
+    /// Also remove resources carrying this deployment's tag that no state records.
+    pub adopt: bool,
 }
 
 /// A deployment loaded and checked, not yet connected.

@@ -22,7 +22,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     };
     let (store, state) = loaded.open_state(&facts)?;
     let observed: Observed = observe::observe(&aws, &facts, &caller, &observe_items(&candidates, &state), &[]).await?;
-    let mut owned = plan::discover(&candidates, &observed, &state, &loaded.name);
+    let (mut owned, unrecorded) = plan::discover(&candidates, &observed, &state, &loaded.name, o.adopt);
     let mut plan: Plan = plan::plan(&plan::Input {
         deployment: &loaded.name,
         facts: &facts,
@@ -33,6 +33,11 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     })?;
     for a in &mut plan.actions {
         a.reason = format!("created by lakepass for deployment {}", loaded.name);
+    }
+    for r in &unrecorded {
+        plan.notes.push(format!(
+            "{r} carries this deployment's tag, but no state records it: left alone (`lakepass teardown --adopt` removes it too)"
+        ));
     }
     let needed = plan::grants_needed(&plan);
     if !o.plan_only && !needed.is_empty() {
@@ -47,6 +52,9 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
             "Nothing to tear down: deployment {} owns no resources in account {}.\n",
             loaded.name, facts.account
         ));
+        for n in &plan.notes {
+            print(&format!("  note: {n}\n"));
+        }
         if !o.plan_only {
             store.remove()?;
             let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));

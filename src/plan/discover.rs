@@ -1,17 +1,27 @@
 //! Discovery: what a deployment owns in AWS that its state file does not record.
 //!
-//! A run that dies between an AWS call and the state write leaves such resources. Their
-//! ownership tags (IAM) or their principal (Lake Formation grants) prove they are this
-//! deployment's, so teardown removes them too and leaves no orphans.
+//! A run that dies between an AWS call and the state write leaves such resources: the
+//! state's pending creations name them and their ownership tags confirm them (a tag alone
+//! proves nothing: anyone may tag). Grants and attachments are found through a principal
+//! or policy so proven. Teardown removes them too and leaves no orphans. With `adopt`, a
+//! tagged resource no state records is taken as well (a lost `.lakepass/`).
 
 use crate::model::Resource;
 use crate::observe::Observed;
 use crate::state::{Owned, State};
 use std::collections::BTreeSet;
 
-/// `state` plus every candidate that AWS shows is this deployment's.
-pub fn discover(candidates: &[Resource], observed: &Observed, state: &State, deployment: &str) -> State {
+/// `state` plus every candidate that AWS shows is this deployment's, and the tagged
+/// resources left alone because no state records them (without `adopt`).
+pub fn discover(
+    candidates: &[Resource],
+    observed: &Observed,
+    state: &State,
+    deployment: &str,
+    adopt: bool,
+) -> (State, Vec<String>) {
     let mut out = state.clone();
+    let mut unrecorded = Vec::new();
     let ours = |owner: &Option<String>| owner.as_deref() == Some(deployment);
     for r in candidates {
         let address = r.address();
@@ -26,10 +36,13 @@ pub fn discover(candidates: &[Resource], observed: &Observed, state: &State, dep
             Resource::User { name } => observed.users.get(name).filter(|p| ours(&p.owner)).map(|p| p.arn.clone()),
             _ => continue,
         };
-        if let Some(arn) = arn {
-            out.resources
-                .insert(address, Owned { resource: r.clone(), arn: Some(arn), access_key_id: None, adopted: false });
+        let Some(arn) = arn else { continue };
+        if !adopt && !state.pending.contains(&address) {
+            unrecorded.push(r.describe());
+            continue;
         }
+        out.resources
+            .insert(address, Owned { resource: r.clone(), arn: Some(arn), access_key_id: None, adopted: adopt });
     }
     let owned_principal = |out: &State, p: &crate::model::Principal| {
         let address = match p {
@@ -68,5 +81,5 @@ pub fn discover(candidates: &[Resource], observed: &Observed, state: &State, dep
             out.resources.insert(address, Owned { resource, arn: None, access_key_id: None, adopted: false });
         }
     }
-    out
+    (out, unrecorded)
 }

@@ -248,26 +248,68 @@ impl Planner<'_> {
         }
     }
 
-    /// For an existing IAM resource: is it ours, to adopt, or someone else's?
-    /// Returns whether planning should go on comparing it.
+    /// For an existing IAM resource: is it ours, to adopt, or someone else's? Ours means
+    /// recorded by this state (or about to be created by its interrupted run) *and* still
+    /// carrying this deployment's tag. Returns whether planning should go on comparing it.
     fn claim(&mut self, r: &Resource, owner: &Option<String>, tag_target: String) -> bool {
-        if self.owned(&r.address()).is_some() || self.tagged_ours(owner) {
+        let address = r.address();
+        let recorded = self.owned(&address).is_some() || self.input.state.pending.contains(&address);
+        if recorded && self.tagged_ours(owner) {
             return true;
         }
+        let unrecorded =
+            "carries this deployment's tag, but no state records it (another checkout's state, or a lost .lakepass/)";
         if self.input.adopt {
             let reason = match owner {
+                Some(d) if d == self.input.deployment => format!("{unrecorded}; adopted (--adopt)"),
                 Some(other) => format!("exists, owned by lakepass deployment {other}; adopted (--adopt)"),
                 None => "exists, not created by lakepass; adopted (--adopt)".to_string(),
             };
-            self.action(Change::Adopt, r, reason, vec![Step::Tag { resource: r.address(), arn_or_name: tag_target }]);
+            self.action(Change::Adopt, r, reason, vec![Step::Tag { resource: address, arn_or_name: tag_target }]);
             return true;
         }
         let whose = match owner {
-            Some(other) => format!("lakepass deployment {other}"),
-            None => "someone else: lakepass did not create it".to_string(),
+            Some(d) if d == self.input.deployment => format!("it {unrecorded}"),
+            Some(other) => format!("it exists and belongs to lakepass deployment {other}"),
+            None => "it exists and belongs to someone else: lakepass did not create it".to_string(),
         };
-        self.not_owned.push(format!("{} (it exists and belongs to {whose})", r.describe()));
+        self.not_owned.push(format!("{} ({whose})", r.describe()));
         false
+    }
+
+    /// Policies on a principal that lakepass did not attach: managed policies none of
+    /// this deployment's attachments names, and every inline policy.
+    fn foreign_policies(&self, principal: &Principal) -> Vec<String> {
+        let Some(seen) = self.input.observed.principal(principal) else { return Vec::new() };
+        let recorded = self.input.state.resources.values().map(|o| &o.resource);
+        let ours: BTreeSet<String> = self
+            .input
+            .desired
+            .iter()
+            .chain(recorded)
+            .filter_map(|r| match r {
+                Resource::Attachment { policy, principal: p } if p == principal => {
+                    Some(self.input.facts.policy_arn(policy))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut out: Vec<String> = seen.attached.iter().filter(|a| !ours.contains(*a)).cloned().collect();
+        out.extend(seen.inline.iter().map(|n| format!("inline policy {n}")));
+        out
+    }
+
+    /// Warns of policies lakepass did not attach on a principal it manages: whoever uses
+    /// the principal gets their access too. Returns them.
+    fn warn_foreign(&mut self, principal: &Principal) -> Vec<String> {
+        let foreign = self.foreign_policies(principal);
+        if !foreign.is_empty() {
+            self.plan.notes.push(format!(
+                "{principal} carries policies lakepass did not attach ({}): whoever uses it gets their access too; detach them unless that is intended",
+                foreign.join(", ")
+            ));
+        }
+        foreign
     }
 
     fn desired(&mut self, r: &Resource) {
@@ -333,7 +375,20 @@ impl Planner<'_> {
                     if !self.claim(r, &seen.owner, name.clone()) {
                         return;
                     }
+                    let foreign = self.warn_foreign(&Principal::Role(name.clone()));
                     let current = seen.trust.clone().unwrap_or(Value::Null);
+                    if &current != trust && !foreign.is_empty() {
+                        // Trusting the vendor would hand it those policies' access.
+                        self.refusals.push(Error::Value {
+                            field: format!("iam role {name}"),
+                            problem: format!(
+                                "carries policies lakepass did not attach ({}); lakepass will not rewrite its trust policy to let the vendor assume it",
+                                foreign.join(", ")
+                            ),
+                            fix: "detach those policies from the role first, or choose another role_name".into(),
+                        });
+                        return;
+                    }
                     if &current != trust {
                         if let (Some(old), Some(new)) = (external_id(&current), external_id(trust))
                             && old != new
@@ -361,6 +416,7 @@ impl Planner<'_> {
                 }
                 Some(seen) => {
                     if self.claim(r, &seen.owner, name.clone()) {
+                        self.warn_foreign(&Principal::User(name.clone()));
                         self.record(r, Some(seen.arn.clone()), None);
                     }
                 }
@@ -540,6 +596,7 @@ impl Action {
             Resource::User { name } => Some(Principal::User(name.clone()).arn(facts)),
             _ => None,
         };
+        state.pending.remove(&self.address);
         let previous = state.resources.get(&self.address);
         let adopted = self.change == Change::Adopt || previous.is_some_and(|o| o.adopted);
         let marked = self.steps.iter().find_map(|s| match s {

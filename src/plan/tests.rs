@@ -42,6 +42,17 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
     for address in &plan.forget {
         state.resources.remove(address);
     }
+    state.pending = plan
+        .actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.steps.first(),
+                Some(Step::CreatePolicy { .. } | Step::CreateRole { .. } | Step::CreateUser { .. })
+            )
+        })
+        .map(|a| a.address.clone())
+        .collect();
     let mut key_serial = 0;
     for a in &plan.actions {
         let mut key = None;
@@ -357,8 +368,13 @@ fn an_interrupted_run_converges_without_duplicates() {
         let (mut o2, mut s2) = (o.clone(), s.clone());
         let partial = Plan { actions: full.actions[..cut].to_vec(), ..Plan::default() };
         simulate(&mut o2, &mut s2, &partial);
+        // The crash came after the AWS call, before the state recorded it: the address
+        // is still pending, as apply wrote it before creating anything.
         let lost = full.actions[cut - 1].address.clone();
         s2.resources.remove(&lost);
+        if full.actions[cut - 1].resource.is_taggable() {
+            s2.pending.insert(lost);
+        }
         converge(&d, &mut o2, &mut s2);
         assert_eq!(o2.users["secoda-glue-user"].keys.len(), 1, "cut {cut}");
         assert_eq!(o2.policies["secoda-glue-policy"].versions.len(), 1, "cut {cut}");
@@ -367,15 +383,56 @@ fn an_interrupted_run_converges_without_duplicates() {
 }
 
 #[test]
-fn teardown_after_a_lost_state_finds_what_tags_prove_ours() {
+fn after_a_lost_state_tagged_resources_are_taken_only_with_adopt() {
     let d = desired(json!({}));
     let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
     converge(&d, &mut o, &mut s);
     let empty = State::new(DEP, "secoda-glue");
-    let mut found = discover(&d, &o, &empty, DEP);
+    // A tag alone is not ownership: provision stops, teardown leaves them and says so.
+    let e = plan_of(&d, &o, &empty, false).unwrap_err();
+    assert!(e.to_string().contains("carries this deployment's tag, but no state records it"), "{e}");
+    let (found, unrecorded) = discover(&d, &o, &empty, DEP, false);
+    assert!(found.resources.is_empty(), "{:?}", found.resources.keys());
+    assert_eq!(unrecorded, ["iam policy secoda-glue-policy", "iam role secoda-glue-role"]);
+    // --adopt takes them, and teardown then removes all.
+    let (mut found, _) = discover(&d, &o, &empty, DEP, true);
     assert_eq!(found.resources.len(), 7);
     converge(&[], &mut o, &mut found);
     assert!(o.roles.is_empty() && o.policies.is_empty() && o.grants.is_empty());
+}
+
+#[test]
+fn a_tagged_role_no_state_records_is_not_rewritten_to_trust_the_vendor_while_it_carries_other_policies() {
+    let d = desired(json!({}));
+    let mut o = Observed::default();
+    let role = PrincipalObs {
+        arn: "arn:aws:iam::123456789012:role/secoda-glue-role".into(),
+        owner: Some(DEP.into()),
+        trust: Some(json!({"Version": "2012-10-17", "Statement": []})),
+        attached: ["arn:aws:iam::aws:policy/AmazonEC2FullAccess".to_string()].into_iter().collect(),
+        ..Default::default()
+    };
+    o.roles.insert("secoda-glue-role".into(), role);
+    let s = State::new(DEP, "secoda-glue");
+    let e = plan_of(&d, &o, &s, false).unwrap_err();
+    assert!(e.to_string().contains("no state records it"), "{e}");
+    let e = plan_of(&d, &o, &s, true).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "iam role secoda-glue-role carries policies lakepass did not attach (arn:aws:iam::aws:policy/AmazonEC2FullAccess); lakepass will not rewrite its trust policy to let the vendor assume it"
+    );
+    assert!(e.hint().unwrap().contains("detach those policies"));
+}
+
+#[test]
+fn a_policy_added_to_our_role_is_reported() {
+    let d = desired(json!({}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    o.roles.get_mut("secoda-glue-role").unwrap().inline.push("extra".into());
+    let plan = plan_of(&d, &o, &s, false).unwrap();
+    assert!(!plan.has_changes());
+    assert!(plan.notes.iter().any(|n| n.contains("role secoda-glue-role carries policies lakepass did not attach (inline policy extra)")), "{:?}", plan.notes);
 }
 
 #[test]
@@ -474,7 +531,7 @@ fn a_lost_state_still_detaches_the_client_policy_from_a_principal_lakepass_does_
     let mut s = State::new(DEP, "dbt-glue");
     converge(&d, &mut o, &mut s);
     assert!(!o.users["alice"].attached.is_empty());
-    let mut found = discover(&d, &o, &State::new(DEP, "dbt-glue"), DEP);
+    let (mut found, _) = discover(&d, &o, &State::new(DEP, "dbt-glue"), DEP, true);
     converge(&[], &mut o, &mut found);
     assert!(o.users.contains_key("alice"), "the principal stays");
     assert!(o.users["alice"].attached.is_empty() && o.policies.is_empty());
@@ -510,8 +567,9 @@ fn a_recorded_key_on_a_user_that_is_not_ours_is_not_deleted() {
     assert!(!plan.actions.iter().any(|a| a.address.starts_with("access-key/")), "{:#?}", plan.actions);
 }
 
-/// The user as an interrupted or finished run left it: `keys`, and its key tag.
-fn user_with_keys(keys: &[&str], tag: Option<&str>) -> Observed {
+/// The user as an interrupted or finished run left it: `keys`, and its key tag; the
+/// state records the user.
+fn user_with_keys(keys: &[&str], tag: Option<&str>) -> (Observed, State) {
     let mut o = Observed::default();
     let user = PrincipalObs {
         arn: "arn:aws:iam::123456789012:user/secoda-glue-user".into(),
@@ -521,7 +579,10 @@ fn user_with_keys(keys: &[&str], tag: Option<&str>) -> Observed {
         ..Default::default()
     };
     o.users.insert("secoda-glue-user".into(), user);
-    o
+    let mut s = State::new(DEP, "secoda-glue");
+    let r = Resource::User { name: "secoda-glue-user".into() };
+    s.resources.insert(r.address(), Owned { resource: r, arn: None, access_key_id: None, adopted: false });
+    (o, s)
 }
 
 fn key_action(plan: &Plan) -> Option<&Action> {
@@ -531,8 +592,8 @@ fn key_action(plan: &Plan) -> Option<&Action> {
 #[test]
 fn a_checkout_without_state_keeps_the_live_key_the_tag_names() {
     let d = desired(json!({"access": "user"}));
-    let o = user_with_keys(&["AKIALIVE"], Some("live:AKIALIVE"));
-    let plan = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap();
+    let (o, _) = user_with_keys(&["AKIALIVE"], Some("live:AKIALIVE"));
+    let plan = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), true).unwrap();
     assert!(key_action(&plan).is_none(), "{:#?}", plan.actions);
     let recorded = plan.record.iter().find(|(a, _)| a == "access-key/secoda-glue-user").unwrap();
     assert_eq!(recorded.1.access_key_id.as_deref(), Some("AKIALIVE"));
@@ -542,8 +603,8 @@ fn a_checkout_without_state_keeps_the_live_key_the_tag_names() {
 fn a_key_created_by_a_run_that_died_before_handing_it_over_is_replaced() {
     let d = desired(json!({"access": "user"}));
     // Before creating, the run marked "creating" with the key the user already had.
-    let o = user_with_keys(&["AKIAHUMAN", "AKIALOST"], Some("creating had:AKIAHUMAN"));
-    let plan = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap();
+    let (o, s) = user_with_keys(&["AKIAHUMAN", "AKIALOST"], Some("creating had:AKIAHUMAN"));
+    let plan = plan_of(&d, &o, &s, false).unwrap();
     let a = key_action(&plan).unwrap();
     assert_eq!(
         a.steps,
@@ -560,8 +621,8 @@ fn a_key_created_by_a_run_that_died_before_handing_it_over_is_replaced() {
 #[test]
 fn a_key_nobody_recorded_is_never_taken_for_a_leftover() {
     let d = desired(json!({"access": "user"}));
-    let o = user_with_keys(&["AKIAUNKNOWN"], None);
-    let plan = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap();
+    let (o, s) = user_with_keys(&["AKIAUNKNOWN"], None);
+    let plan = plan_of(&d, &o, &s, false).unwrap();
     let Step::CreateAccessKey { delete_first, had, .. } = &key_action(&plan).unwrap().steps[0] else { panic!() };
     assert!(delete_first.is_empty());
     assert_eq!(had, &["AKIAUNKNOWN"]);
@@ -581,8 +642,8 @@ fn a_key_recorded_only_in_state_is_marked_live_on_the_user() {
 #[test]
 fn two_keys_lakepass_did_not_create_stop_the_plan_before_any_change() {
     let d = desired(json!({"access": "user"}));
-    let o = user_with_keys(&["AKIAONE", "AKIATWO"], None);
-    let e = plan_of(&d, &o, &State::new(DEP, "secoda-glue"), false).unwrap_err();
+    let (o, s) = user_with_keys(&["AKIAONE", "AKIATWO"], None);
+    let e = plan_of(&d, &o, &s, false).unwrap_err();
     assert!(e.to_string().contains("already has two keys lakepass did not create (AKIAONE, AKIATWO)"), "{e}");
     assert!(e.hint().unwrap().contains("aws iam delete-access-key"));
 }
