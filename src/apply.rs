@@ -8,13 +8,15 @@
 use crate::aws::{Aws, classify, is_not_found};
 use crate::error::Error;
 use crate::model::{Facts, Principal};
+use crate::observe::CONCURRENCY;
 use crate::observe::{KEY_TAG, OWNER_TAG, STACK_TAG, lf_resource};
-use crate::plan::{Action, KeyTag, Plan, Step};
+use crate::plan::{Action, Change, KeyTag, Made, Plan, Step};
 use crate::state::{State, Store};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::Tag;
 use aws_sdk_lakeformation::types as lft;
-use std::collections::BTreeSet;
+use futures_util::{StreamExt, stream};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -158,18 +160,40 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &m
             i += run;
             continue;
         }
-        let action = &plan.actions[i];
-        let mut key_id = None;
-        for step in &action.steps {
-            if let Some(handed) = run_step(cx, step).await? {
-                key_id = Some(handed.0.clone());
-                applied.access_key = Some(handed);
+        // Actions of one rank and direction do not depend on each other: they go out
+        // together, and each is recorded the moment it succeeds.
+        let head = &plan.actions[i];
+        let n = plan.actions[i..]
+            .iter()
+            .take_while(|a| {
+                !is_lf(a)
+                    && a.resource.rank() == head.resource.rank()
+                    && (a.change == Change::Delete) == (head.change == Change::Delete)
+            })
+            .count();
+        let group = &plan.actions[i..i + n];
+        let mut results = stream::iter(group.iter().map(|a| async move { (a, run_action(cx, a).await) }))
+            .buffer_unordered(CONCURRENCY);
+        let mut failed = None;
+        while let Some((action, result)) = results.next().await {
+            match result {
+                Ok((made, handed)) => {
+                    if handed.is_some() {
+                        applied.access_key = handed;
+                    }
+                    action.record_into(state, cx.facts, made);
+                    cx.store.save(state)?;
+                    cx.progress.done(action);
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
             }
         }
-        action.record_into(state, cx.facts, key_id);
-        cx.store.save(state)?;
-        cx.progress.done(action);
-        i += 1;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        i += n;
     }
     cx.progress.finish();
     Ok(())
@@ -186,23 +210,36 @@ fn tags(cx: &Context) -> Vec<Tag> {
         .collect()
 }
 
-/// Runs one IAM step. Returns a new access key's id and where its secret went, if the
-/// step made one.
-async fn run_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, String)>, Error> {
-    let made = run_iam_step(cx, step).await?;
-    if !matches!(step, Step::CreateAccessKey { .. }) {
-        crash_point();
+/// Runs an action's IAM steps in order. Returns what state records, and a new access
+/// key's id with where its secret went.
+async fn run_action(cx: &Context<'_>, action: &Action) -> Result<(Made, Option<(String, String)>), Error> {
+    let mut made = Made::default();
+    let mut handed = None;
+    for step in &action.steps {
+        let (version, key) = run_iam_step(cx, step).await?;
+        if !matches!(step, Step::CreateAccessKey { .. }) {
+            crash_point();
+        }
+        made.version = version.or(made.version);
+        if let Some((id, went)) = key {
+            made.access_key_id = Some(id.clone());
+            handed = Some((id, went));
+        }
     }
-    Ok(made)
+    Ok((made, handed))
 }
 
-async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, String)>, Error> {
+/// A policy version a step left as default, and a new key with where its secret went.
+type StepOut = (Option<String>, Option<(String, String)>);
+
+async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
     let iam = &cx.aws.iam;
     let c = cx.caller;
     tracing::debug!(step = ?StepLog(step), "applying");
     match step {
         Step::CreatePolicy { name, description, document } => {
-            iam.create_policy()
+            let out = iam
+                .create_policy()
                 .policy_name(name)
                 .description(description)
                 .policy_document(document.to_string())
@@ -210,6 +247,8 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, S
                 .send()
                 .await
                 .map_err(|e| classify("iam:CreatePolicy", c, e))?;
+            let version = out.policy().and_then(|p| p.default_version_id()).unwrap_or("v1");
+            return Ok((Some(version.to_string()), None));
         }
         Step::NewPolicyVersion { arn, document, prune } => {
             if let Some(v) = prune {
@@ -218,13 +257,15 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, S
                     _ => {}
                 }
             }
-            iam.create_policy_version()
+            let out = iam
+                .create_policy_version()
                 .policy_arn(arn)
                 .policy_document(document.to_string())
                 .set_as_default(true)
                 .send()
                 .await
                 .map_err(|e| classify("iam:CreatePolicyVersion", c, e))?;
+            return Ok((out.policy_version().and_then(|v| v.version_id()).map(str::to_string), None));
         }
         Step::DeletePolicy { arn, old_versions } => {
             for v in old_versions {
@@ -346,7 +387,7 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, S
             crash_point();
             tag_key(cx, user, &KeyTag::live(&id)).await?;
             crash_point();
-            return Ok(Some((id, went)));
+            return Ok((None, Some((id, went))));
         }
         Step::MarkLiveKey { user, id } => tag_key(cx, user, &KeyTag::live(id)).await?,
         Step::DeleteAccessKey { user, id } => delete_key(cx, user, id).await?,
@@ -381,7 +422,7 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<Option<(String, S
         }
         Step::Grant { .. } | Step::Revoke { .. } => unreachable!("Lake Formation steps are batched"),
     }
-    Ok(None)
+    Ok((None, None))
 }
 
 /// Sets the user's key tag (one TagUser call replaces the value whole).
@@ -433,6 +474,50 @@ fn is_already_revoked(message: &str) -> bool {
     message.contains("No permissions revoked")
 }
 
+/// One batch call; a ConcurrentModificationException of the whole call (Lake Formation
+/// changing under another writer) is retried a few times with backoff.
+async fn send_batch(
+    cx: &Context<'_>,
+    grant: bool,
+    chunk: &[&Entry],
+) -> Result<Vec<lft::BatchPermissionsFailureEntry>, Error> {
+    let requests: Vec<_> = chunk.iter().map(|e| e.request.clone()).collect();
+    let mut attempt = 0;
+    loop {
+        tracing::debug!(entries = requests.len(), grant, "lake formation batch");
+        let (action, sent) = if grant {
+            let r = cx.aws.lf.batch_grant_permissions().set_entries(Some(requests.clone())).send().await;
+            (
+                "lakeformation:BatchGrantPermissions",
+                r.map(|o| o.failures().to_vec()).map_err(|e| {
+                    (e.code().map(str::to_string), classify("lakeformation:BatchGrantPermissions", cx.caller, e))
+                }),
+            )
+        } else {
+            let r = cx.aws.lf.batch_revoke_permissions().set_entries(Some(requests.clone())).send().await;
+            (
+                "lakeformation:BatchRevokePermissions",
+                r.map(|o| o.failures().to_vec()).map_err(|e| {
+                    (e.code().map(str::to_string), classify("lakeformation:BatchRevokePermissions", cx.caller, e))
+                }),
+            )
+        };
+        match sent {
+            Ok(failures) => return Ok(failures),
+            Err((Some(code), _)) if code == "ConcurrentModificationException" && attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(action, attempt, "concurrent modification; retrying");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+            Err((_, e)) => return Err(e),
+        }
+    }
+}
+
+/// Applies a run of Lake Formation actions: revokes, then grants, in batches of at most
+/// 20 entries, a bounded number of batches at a time. An action is recorded once all its
+/// entries went through; entries refused while IAM propagates a new principal are
+/// retried, with backoff, for a bounded time.
 async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -> Result<(), Error> {
     let mut pending: Vec<Entry> =
         actions.iter().enumerate().flat_map(|(i, a)| a.steps.iter().filter_map(move |s| entry(i, s))).collect();
@@ -440,36 +525,29 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -
     let mut told = false;
     let mut delay = Duration::from_secs(2);
     loop {
-        let mut retry = Vec::new();
-        let mut fatal = Vec::new();
+        let mut left: BTreeMap<usize, usize> = BTreeMap::new();
+        for e in &pending {
+            *left.entry(e.action).or_default() += 1;
+        }
+        let mut retry = BTreeSet::new();
+        let mut fatal: BTreeMap<usize, String> = BTreeMap::new();
+        let mut failed = None;
         // Revokes before grants, as the plan ordered them within an action.
         for grant in [false, true] {
             let group: Vec<&Entry> = pending.iter().filter(|e| e.grant == grant).collect();
-            for chunk in group.chunks(BATCH_LIMIT) {
-                let requests: Vec<_> = chunk.iter().map(|e| e.request.clone()).collect();
-                tracing::debug!(entries = requests.len(), grant, "lake formation batch");
-                let failures = if grant {
-                    let out = cx
-                        .aws
-                        .lf
-                        .batch_grant_permissions()
-                        .set_entries(Some(requests))
-                        .send()
-                        .await
-                        .map_err(|e| classify("lakeformation:BatchGrantPermissions", cx.caller, e))?;
-                    out.failures().to_vec()
-                } else {
-                    let out = cx
-                        .aws
-                        .lf
-                        .batch_revoke_permissions()
-                        .set_entries(Some(requests))
-                        .send()
-                        .await
-                        .map_err(|e| classify("lakeformation:BatchRevokePermissions", cx.caller, e))?;
-                    out.failures().to_vec()
+            let batches =
+                group.chunks(BATCH_LIMIT).map(|chunk| async move { (chunk, send_batch(cx, grant, chunk).await) });
+            let mut results = stream::iter(batches).buffer_unordered(CONCURRENCY);
+            while let Some((chunk, result)) = results.next().await {
+                let failures = match result {
+                    Ok(f) => f,
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        continue;
+                    }
                 };
                 crash_point();
+                let mut refused = BTreeSet::new();
                 for f in failures {
                     let id = f.request_entry().map(|r| r.id()).unwrap_or_default();
                     let code = f.error().and_then(|e| e.error_code()).unwrap_or_default();
@@ -478,25 +556,36 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -
                     if !grant && is_already_revoked(message) {
                         continue;
                     }
+                    refused.insert(e.request.id().to_string());
                     if is_propagation(code, message) {
-                        retry.push(e.action);
+                        retry.insert(e.action);
                     } else {
-                        fatal.push(format!("{}: {code}: {message}", actions[e.action].resource.describe()));
+                        fatal.insert(e.action, format!("{}: {code}: {message}", actions[e.action].resource.describe()));
                     }
+                }
+                // Record every action whose entries have all gone through.
+                let mut recorded = false;
+                for e in chunk.iter().filter(|e| !refused.contains(e.request.id())) {
+                    let n = left.get_mut(&e.action).expect("counted above");
+                    *n -= 1;
+                    if *n == 0 && !retry.contains(&e.action) && !fatal.contains_key(&e.action) {
+                        let a = &actions[e.action];
+                        a.record_into(state, cx.facts, Made::default());
+                        cx.progress.done(a);
+                        recorded = true;
+                    }
+                }
+                if recorded {
+                    cx.store.save(state)?;
                 }
             }
         }
-        // Record every action whose entries all went through.
-        for (i, a) in actions.iter().enumerate() {
-            let was_pending = pending.iter().any(|e| e.action == i);
-            if was_pending && !retry.contains(&i) && !fatal_has(&fatal, a) {
-                a.record_into(state, cx.facts, None);
-                cx.progress.done(a);
-            }
+        if let Some(e) = failed {
+            return Err(e);
         }
-        cx.store.save(state)?;
         if !fatal.is_empty() {
-            return Err(Error::Aws { action: "lakeformation:BatchGrantPermissions".into(), message: fatal.join("; ") });
+            let all: Vec<String> = fatal.into_values().collect();
+            return Err(Error::Aws { action: "lakeformation:BatchGrantPermissions".into(), message: all.join("; ") });
         }
         if retry.is_empty() {
             return Ok(());
@@ -521,11 +610,6 @@ async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &mut State) -
         delay = (delay * 2).min(Duration::from_secs(15));
         pending.retain(|e| retry.contains(&e.action));
     }
-}
-
-fn fatal_has(fatal: &[String], a: &Action) -> bool {
-    let d = a.resource.describe();
-    fatal.iter().any(|f| f.starts_with(&format!("{d}:")))
 }
 
 #[cfg(test)]

@@ -93,6 +93,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// Names the caller in a refusal read before the caller was known.
+    pub fn for_caller(self, caller: &str) -> Error {
+        match self {
+            Error::AccessDenied { action, caller: c, detail } if c.is_empty() => {
+                Error::AccessDenied { action, caller: caller.to_string(), detail }
+            }
+            other => other,
+        }
+    }
+
     /// What the user should do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         Some(match self {

@@ -42,6 +42,9 @@ pub struct Owned {
     pub arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
+    /// A policy's default version as last applied (read first on the next run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Taken over with --adopt rather than created.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
@@ -160,11 +163,12 @@ mod tests {
             target: LfTarget::AllTables { database: "sales".into() },
             permissions: ["DESCRIBE".to_string(), "SELECT".to_string()].into_iter().collect(),
         };
-        s.resources.insert(r.address(), Owned { resource: r, arn: None, access_key_id: None, adopted: false });
+        s.resources
+            .insert(r.address(), Owned { resource: r, arn: None, access_key_id: None, adopted: false, version: None });
         let u = Resource::AccessKey { user: "u".into() };
         s.resources.insert(
             u.address(),
-            Owned { resource: u, arn: None, access_key_id: Some("AKIAEXAMPLE".into()), adopted: false },
+            Owned { resource: u, arn: None, access_key_id: Some("AKIAEXAMPLE".into()), adopted: false, version: None },
         );
         s
     }

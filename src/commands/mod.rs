@@ -3,6 +3,7 @@
 //! Results go to stdout; progress, prompts and warnings to stderr. Input is checked before
 //! any AWS call, and nothing is changed before the plan has been shown and confirmed.
 
+mod look;
 mod provision;
 mod secret;
 mod status;
@@ -111,31 +112,37 @@ impl Loaded {
         validate_values(&self.stack, &self.deployment.values, &format!("deployments.{}.values", self.name))
     }
 
-    pub(crate) async fn connect(&self, g: &Global) -> Result<(Aws, Facts, String), Error> {
+    /// The SDK clients for this deployment's region (no call yet).
+    pub(crate) async fn aws(&self, g: &Global) -> Result<Aws, Error> {
         let mut connect = g.connect.clone();
         if connect.region.is_none() {
             connect.region = self.deployment.region.clone();
         }
-        let aws = Aws::connect(&connect).await?;
+        Aws::connect(&connect).await
+    }
+
+    pub(crate) async fn connect(&self, g: &Global) -> Result<(Aws, Facts, String), Error> {
+        let aws = self.aws(g).await?;
         let (facts, caller) = aws.whoami().await?;
         check_account(&self.name, &self.deployment, &facts, &caller)?;
         Ok((aws, facts, caller))
     }
 
-    /// Opens and locks the state, for a run that may change things.
-    pub(crate) fn open_state(&self, facts: &Facts) -> Result<(Store, State), Error> {
+    pub(crate) fn state_path(&self) -> PathBuf {
+        self.project.state_dir().join(format!("{}.json", self.name))
+    }
+
+    /// Opens and locks the state, for a run that may change things. Whether it belongs
+    /// to this deployment, account and region is checked once the caller is known.
+    pub(crate) fn open_state(&self) -> Result<(Store, State), Error> {
         let store = Store::open(&self.project.state_dir(), &self.name)?;
         let state = store.load()?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
-        check_state(&state, &self.name, &self.stack.name, facts, store.path())?;
         Ok((store, state))
     }
 
     /// Reads the state without the lock, for a run that only looks.
-    pub(crate) fn peek_state(&self, facts: &Facts) -> Result<State, Error> {
-        let path = self.project.state_dir().join(format!("{}.json", self.name));
-        let state = Store::peek(&path)?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
-        check_state(&state, &self.name, &self.stack.name, facts, &path)?;
-        Ok(state)
+    pub(crate) fn peek_state(&self) -> Result<State, Error> {
+        Ok(Store::peek(&self.state_path())?.unwrap_or_else(|| State::new(&self.name, &self.stack.name)))
     }
 }
 

@@ -1,13 +1,13 @@
 //! `lakepass provision`: plan, confirm, apply, hand over. The wizard runs the same
 //! [`prepare`] and [`execute`].
 
+use super::look::{Looked, look};
 use super::secret::SecretOut;
 use super::*;
 use crate::apply::{self, Applied, Progress};
 use crate::observe;
 use crate::output::{self, Heading, Style};
 use crate::plan::{self, Plan};
-use crate::render::render;
 
 /// `lakepass provision [--plan]`. Returns the exit code.
 pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
@@ -98,17 +98,17 @@ impl Prepared {
 /// did not change meanwhile), so that planning leaves no file behind.
 pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Result<Prepared, Error> {
     let values = loaded.values()?;
-    let (aws, facts, caller) = loaded.connect(g).await?;
-    let desired = render(&loaded.stack, &values, &facts, &loaded.name)?;
+    let aws = loaded.aws(g).await?;
     let (store, mut state) = if lock {
-        let (store, state) = loaded.open_state(&facts)?;
+        let (store, state) = loaded.open_state()?;
         (Some(store), state)
     } else {
-        (None, loaded.peek_state(&facts)?)
+        (None, loaded.peek_state()?)
     };
+    let seen = look(&loaded, &aws, Some(&values), &state, &loaded.state_path(), false).await?;
+    let Looked { facts, caller, catalog, desired, observed, .. } = seen;
     state.account.get_or_insert_with(|| facts.account.clone());
     state.region.get_or_insert_with(|| facts.region.clone());
-    let observed = observe::observe(&aws, &facts, &caller, &observe_items(&desired, &state), &desired).await?;
     let plan = plan::plan(&plan::Input {
         deployment: &loaded.name,
         facts: &facts,
@@ -117,8 +117,7 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
         state: &state,
         adopt,
     })?;
-    let needed = plan::grants_needed(&plan);
-    let blocked = if needed.is_empty() { Vec::new() } else { observe::grant_blockers(&aws, &caller, &needed).await? };
+    let blocked = observe::grant_blockers(&catalog, &caller, &plan::grants_needed(&plan));
     Ok(Prepared { loaded, values, aws, facts, caller, store, state, desired, plan, blocked })
 }
 
@@ -129,7 +128,7 @@ pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn P
     let store = match store {
         Some(s) => s,
         None => {
-            let (store, now) = loaded.open_state(&facts)?;
+            let (store, now) = loaded.open_state()?;
             if now.serial != state.serial || now.resources != state.resources {
                 return Err(Error::Other(format!(
                     "the state of {} changed while the plan was shown (another run?); nothing was changed: run again",

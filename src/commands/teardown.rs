@@ -1,27 +1,28 @@
 //! `lakepass teardown`: remove exactly what a deployment owns.
 
+use super::look::{Looked, look};
 use super::*;
 use crate::apply::{self, Applied};
-use crate::observe::{self, Observed};
+use crate::observe;
 use crate::output::{self, Heading, Style};
 use crate::plan::{self, Plan};
-use crate::render::render;
 
 /// `lakepass teardown`.
 pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
-    let (aws, facts, caller) = loaded.connect(g).await?;
+    let aws = loaded.aws(g).await?;
     // The rendered resources let teardown find what an interrupted first run left before
     // it could write state; with values no longer valid, state alone decides.
-    let candidates = match loaded.values() {
-        Ok(values) => render(&loaded.stack, &values, &facts, &loaded.name)?,
+    let values = match loaded.values() {
+        Ok(values) => Some(values),
         Err(e) => {
             eprintln!("warning: {e}; tearing down only what the state file records");
-            Vec::new()
+            None
         }
     };
-    let (store, state) = loaded.open_state(&facts)?;
-    let observed: Observed = observe::observe(&aws, &facts, &caller, &observe_items(&candidates, &state), &[]).await?;
+    let (store, state) = loaded.open_state()?;
+    let seen = look(&loaded, &aws, values.as_ref(), &state, store.path(), true).await?;
+    let Looked { facts, caller, catalog, candidates, observed, .. } = seen;
     let (mut owned, unrecorded) = plan::discover(&candidates, &observed, &state, &loaded.name, o.adopt);
     let mut plan: Plan = plan::plan(&plan::Input {
         deployment: &loaded.name,
@@ -41,7 +42,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     }
     let needed = plan::grants_needed(&plan);
     if !o.plan_only && !needed.is_empty() {
-        let blocked = observe::grant_blockers(&aws, &caller, &needed).await?;
+        let blocked = observe::grant_blockers(&catalog, &caller, &needed);
         if !blocked.is_empty() {
             return Err(Error::CannotGrant { caller: caller.clone(), targets: blocked });
         }

@@ -41,8 +41,10 @@ pub fn discover(
             unrecorded.push(r.describe());
             continue;
         }
-        out.resources
-            .insert(address, Owned { resource: r.clone(), arn: Some(arn), access_key_id: None, adopted: adopt });
+        out.resources.insert(
+            address,
+            Owned { resource: r.clone(), arn: Some(arn), access_key_id: None, adopted: adopt, version: None },
+        );
     }
     let owned_principal = |out: &State, p: &crate::model::Principal| {
         let address = match p {
@@ -78,7 +80,8 @@ pub fn discover(
             _ => None,
         };
         if let Some(resource) = found {
-            out.resources.insert(address, Owned { resource, arn: None, access_key_id: None, adopted: false });
+            out.resources
+                .insert(address, Owned { resource, arn: None, access_key_id: None, adopted: false, version: None });
         }
     }
     (out, unrecorded)

@@ -88,7 +88,13 @@ impl Planner<'_> {
                     if recorded.as_ref() != Some(&id) {
                         self.plan.record.push((
                             address,
-                            Owned { resource: r.clone(), arn: None, access_key_id: Some(id), adopted: false },
+                            Owned {
+                                resource: r.clone(),
+                                arn: None,
+                                access_key_id: Some(id),
+                                adopted: false,
+                                version: None,
+                            },
                         ));
                     }
                     return;

@@ -241,10 +241,18 @@ impl Planner<'_> {
         self.plan.actions.last_mut().expect("just pushed")
     }
 
-    fn record(&mut self, r: &Resource, arn: Option<String>, access_key_id: Option<String>) {
-        if self.owned(&r.address()).is_none() {
-            let owned = Owned { resource: r.clone(), arn, access_key_id, adopted: false };
-            self.plan.record.push((r.address(), owned));
+    /// Records an unchanged resource the state lacks (or a policy version it lacks).
+    fn record(&mut self, r: &Resource, arn: Option<String>, version: Option<String>) {
+        match self.owned(&r.address()) {
+            None => {
+                let owned = Owned { resource: r.clone(), arn, access_key_id: None, adopted: false, version };
+                self.plan.record.push((r.address(), owned));
+            }
+            Some(o) if version.is_some() && o.version != version => {
+                let owned = Owned { version, ..o.clone() };
+                self.plan.record.push((r.address(), owned));
+            }
+            Some(_) => {}
         }
     }
 
@@ -358,7 +366,7 @@ impl Planner<'_> {
                             vec![Step::NewPolicyVersion { arn: seen.arn.clone(), document: document.clone(), prune }];
                         self.action(Change::Update, r, reason, steps).diff = diff;
                     } else {
-                        self.record(r, Some(seen.arn.clone()), None);
+                        self.record(r, Some(seen.arn.clone()), Some(seen.default_version.clone()));
                     }
                 }
             },
@@ -582,10 +590,18 @@ impl Planner<'_> {
     }
 }
 
+/// What applying an action's steps produced that state records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Made {
+    /// The key a CreateAccessKey step made.
+    pub access_key_id: Option<String>,
+    /// The default version a policy step left.
+    pub version: Option<String>,
+}
+
 impl Action {
-    /// Updates `state` after this action succeeded. `access_key_id` is the key a
-    /// CreateAccessKey step made.
-    pub fn record_into(&self, state: &mut State, facts: &Facts, access_key_id: Option<String>) {
+    /// Updates `state` after this action succeeded.
+    pub fn record_into(&self, state: &mut State, facts: &Facts, made: Made) {
         if self.change == Change::Delete {
             state.resources.remove(&self.address);
             return;
@@ -603,8 +619,9 @@ impl Action {
             Step::MarkLiveKey { id, .. } => Some(id.clone()),
             _ => None,
         });
-        let access_key_id = access_key_id.or(marked).or_else(|| previous.and_then(|o| o.access_key_id.clone()));
-        let owned = Owned { resource: self.resource.clone(), arn, access_key_id, adopted };
+        let access_key_id = made.access_key_id.or(marked).or_else(|| previous.and_then(|o| o.access_key_id.clone()));
+        let version = made.version.or_else(|| previous.and_then(|o| o.version.clone()));
+        let owned = Owned { resource: self.resource.clone(), arn, access_key_id, adopted, version };
         state.resources.insert(self.address.clone(), owned);
     }
 }

@@ -56,16 +56,19 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
     let mut key_serial = 0;
     for a in &plan.actions {
         let mut key = None;
+        let mut version = None;
         for s in &a.steps {
             match s {
                 Step::CreatePolicy { name, document, .. } => {
                     let obs = PolicyObs {
                         arn: f.policy_arn(name),
                         document: document.clone(),
+                        default_version: "v1".into(),
                         versions: vec![("v1".into(), true)],
                         owner: Some(DEP.into()),
                     };
                     observed.policies.insert(name.clone(), obs);
+                    version = Some("v1".to_string());
                 }
                 Step::NewPolicyVersion { arn, document, prune } => {
                     let p = observed.policies.values_mut().find(|p| &p.arn == arn).unwrap();
@@ -76,8 +79,11 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
                     for v in &mut p.versions {
                         v.1 = false;
                     }
-                    p.versions.push((format!("v{}", p.versions.len() + 10), true));
+                    let id = format!("v{}", p.versions.len() + 10);
+                    p.versions.push((id.clone(), true));
+                    p.default_version = id.clone();
                     p.document = document.clone();
+                    version = Some(id);
                 }
                 Step::DeletePolicy { arn, .. } => {
                     let attached =
@@ -161,7 +167,7 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
                 }
             }
         }
-        a.record_into(state, &f, key);
+        a.record_into(state, &f, Made { access_key_id: key, version });
     }
 }
 
@@ -324,6 +330,7 @@ fn another_deployments_policy_is_not_ours() {
         PolicyObs {
             arn: facts().policy_arn("secoda-glue-policy"),
             document: json!({}),
+            default_version: "v1".into(),
             versions: vec![("v1".into(), true)],
             owner: Some("other".into()),
         },
@@ -581,7 +588,8 @@ fn user_with_keys(keys: &[&str], tag: Option<&str>) -> (Observed, State) {
     o.users.insert("secoda-glue-user".into(), user);
     let mut s = State::new(DEP, "secoda-glue");
     let r = Resource::User { name: "secoda-glue-user".into() };
-    s.resources.insert(r.address(), Owned { resource: r, arn: None, access_key_id: None, adopted: false });
+    s.resources
+        .insert(r.address(), Owned { resource: r, arn: None, access_key_id: None, adopted: false, version: None });
     (o, s)
 }
 

@@ -1,0 +1,106 @@
+//! Looking at AWS for a deployment: who is calling, the catalog, the desired resources
+//! and what IAM has of them, in as few round trips as the data allows.
+//!
+//! Round one sends everything known before the caller is: STS, the catalog reads, and
+//! the IAM resources the state (or a first render) names, in the account the state
+//! records or the deployment pins. Round two reads only what the final render names that
+//! round one did not (new policies; all IAM on a first run in an unpinned account).
+
+use super::Loaded;
+use crate::aws::Aws;
+use crate::error::Error;
+use crate::model::{Facts, LfTarget, Resource};
+use crate::observe::{self, Catalog, Iam, Observed};
+use crate::render::render;
+use crate::stack::Values;
+use crate::state::State;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// What a run saw.
+pub(crate) struct Looked {
+    pub facts: Facts,
+    pub caller: String,
+    pub catalog: Catalog,
+    /// The desired resources (none for a teardown, whose candidates are separate).
+    pub desired: Vec<Resource>,
+    /// What a run made and may have left unrecorded: the rendered resources.
+    pub candidates: Vec<Resource>,
+    pub observed: Observed,
+}
+
+/// Looks at AWS for `loaded` with `values` (None: values no longer valid; teardown then
+/// goes by state alone). With `teardown`, nothing is desired.
+pub(crate) async fn look(
+    loaded: &Loaded,
+    aws: &Aws,
+    values: Option<&Values>,
+    state: &State,
+    state_path: &Path,
+    teardown: bool,
+) -> Result<Looked, Error> {
+    let guess = loaded.deployment.account.clone().or_else(|| state.account.clone()).map(|account| Facts {
+        partition: partition_of(&aws.region).to_string(),
+        account,
+        region: aws.region.clone(),
+    });
+    // A first render, before STS has answered, says which tables to list and which IAM
+    // names to read. It may fail where the account matters (the final render then says
+    // why) or differ from the final one (round two reads the difference).
+    let early_facts = guess.clone().unwrap_or_else(|| placeholder_facts(&aws.region));
+    let first = values.and_then(|v| render(&loaded.stack, v, &early_facts, &loaded.name).ok()).unwrap_or_default();
+    let listed: BTreeSet<String> = first
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Grant { target: LfTarget::Table { database, .. }, .. } => Some(database.clone()),
+            _ => None,
+        })
+        .collect();
+    let early_names = observe::names(&super::observe_items(&first, state), state);
+    let early = async {
+        match &guess {
+            Some(f) => observe::read_iam(aws, f, &early_names).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (who, catalog, early) = tokio::join!(aws.whoami(), observe::read_catalog(aws, &listed), early);
+    let (facts, caller) = who?;
+    super::check_account(&loaded.name, &loaded.deployment, &facts, &caller)?;
+    super::check_state(state, &loaded.name, &loaded.stack.name, &facts, state_path)?;
+    let catalog = catalog.map_err(|e| e.for_caller(&caller))?;
+    let early = early.map_err(|e| e.for_caller(&caller))?;
+
+    let candidates = match values {
+        Some(v) => render(&loaded.stack, v, &facts, &loaded.name)?,
+        None => Vec::new(),
+    };
+    let desired = if teardown { Vec::new() } else { candidates.clone() };
+    let items = super::observe_items(&candidates, state);
+    let names = observe::names(&items, state);
+    let mut iam = match early {
+        Some(iam) if guess.as_ref() == Some(&facts) => iam,
+        _ => Iam::default(),
+    };
+    let missing = names.minus(&iam.read);
+    if !missing.is_empty() {
+        iam.merge(observe::read_iam(aws, &facts, &missing).await.map_err(|e| e.for_caller(&caller))?);
+    }
+    let observed = observe::assemble(&catalog, iam, &facts, &items, &desired);
+    Ok(Looked { facts, caller, catalog, desired, candidates, observed })
+}
+
+/// Facts good enough to render names and targets before STS has answered.
+fn placeholder_facts(region: &str) -> Facts {
+    Facts { account: "000000000000".into(), partition: partition_of(region).into(), region: region.into() }
+}
+
+/// The partition a region belongs to.
+fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}

@@ -1,0 +1,218 @@
+//! Observe: what AWS has now, read with Get/List calls only, concurrently.
+//!
+//! Two reads: the catalog ([`Catalog`]: databases, grants, data lake settings, with list
+//! calls, never one call per database), and IAM ([`Iam`]: the policies, roles and users a
+//! deployment names). Observation is keyed by physical names, so resources from the
+//! desired set and from the state file (which may name old resources) are read alike.
+//! [`assemble`] then puts together, purely, what the planner compares.
+
+mod catalog;
+mod iam;
+
+pub use catalog::{Catalog, IAM_ALLOWED_PRINCIPALS, matches_target};
+pub use iam::{Iam, Names};
+
+use crate::aws::Aws;
+use crate::error::Error;
+use crate::model::{Facts, LfTarget, Principal, Resource};
+use aws_sdk_lakeformation::types as lft;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How many reads (or Lake Formation batches) go out at once: enough to hide a 50 ms
+/// round trip, few enough not to be throttled for it.
+pub const CONCURRENCY: usize = 16;
+
+/// Reads the catalog (see [`Catalog`]); `listed` are the databases whose tables are needed.
+pub async fn read_catalog(aws: &Aws, listed: &BTreeSet<String>) -> Result<Catalog, Error> {
+    catalog::read(aws, listed).await
+}
+
+/// Reads the IAM resources `names` names.
+pub async fn read_iam(aws: &Aws, facts: &Facts, names: &Names) -> Result<Iam, Error> {
+    iam::read(aws, facts, names).await
+}
+
+/// The tag that records which deployment created (or adopted) an IAM resource.
+pub const OWNER_TAG: &str = "lakepass:deployment";
+pub const STACK_TAG: &str = "lakepass:stack";
+/// The tag on a user that records its live access key (see [`crate::plan::KeyTag`]).
+pub const KEY_TAG: &str = "lakepass:access-key";
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    pub policies: BTreeMap<String, PolicyObs>,
+    pub roles: BTreeMap<String, PrincipalObs>,
+    pub users: BTreeMap<String, PrincipalObs>,
+    /// Lake Formation permissions each principal of interest holds on each target.
+    pub grants: BTreeMap<(Principal, LfTarget), BTreeSet<String>>,
+    /// Databases and tables the desired grants name that the Glue catalog lacks.
+    pub missing_in_catalog: Vec<String>,
+    /// Databases to grant on whose new tables default to IAM_ALLOWED_PRINCIPALS: IAM alone
+    /// governs them, and Lake Formation grants take effect only once they opt in.
+    pub iam_governed: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyObs {
+    pub arn: String,
+    pub document: Value,
+    /// The id of the default version (whose document `document` is).
+    pub default_version: String,
+    /// All versions, oldest first; `(id, is_default)`.
+    pub versions: Vec<(String, bool)>,
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PrincipalObs {
+    pub arn: String,
+    /// A role's trust policy.
+    pub trust: Option<Value>,
+    pub owner: Option<String>,
+    /// ARNs of attached managed policies.
+    pub attached: BTreeSet<String>,
+    /// Names of inline policies.
+    pub inline: Vec<String>,
+    /// A user's access key ids.
+    pub keys: Vec<String>,
+    /// A user's [`KEY_TAG`] value.
+    pub key_tag: Option<String>,
+}
+
+impl Observed {
+    pub fn principal(&self, p: &Principal) -> Option<&PrincipalObs> {
+        match p {
+            Principal::Role(n) => self.roles.get(n),
+            Principal::User(n) => self.users.get(n),
+        }
+    }
+}
+
+/// The Lake Formation resource for a target.
+pub fn lf_resource(target: &LfTarget) -> lft::Resource {
+    let built = match target {
+        LfTarget::Database { database } => lft::Resource::builder()
+            .database(lft::DatabaseResource::builder().name(database).build().expect("name set")),
+        LfTarget::AllTables { database } => lft::Resource::builder().table(
+            lft::TableResource::builder()
+                .database_name(database)
+                .table_wildcard(lft::TableWildcard::builder().build())
+                .build()
+                .expect("database set"),
+        ),
+        LfTarget::Table { database, table } => lft::Resource::builder()
+            .table(lft::TableResource::builder().database_name(database).name(table).build().expect("database set")),
+    };
+    built.build()
+}
+
+/// Whether two principal ARNs name the same role or user. A caller's role is known only
+/// by name (an assumed-role ARN has no path), while the admin list may hold the role's ARN
+/// with its path (SSO roles live under /aws-reserved/...).
+fn same_principal(a: &str, b: &str) -> bool {
+    let key = |arn: &str| {
+        let (head, resource) = arn.split_once(":role/").or_else(|| arn.split_once(":user/")).unwrap_or((arn, ""));
+        let kind = if arn.contains(":role/") { "role" } else { "user" };
+        (head.to_string(), kind, resource.rsplit('/').next().unwrap_or(resource).to_string())
+    };
+    a == b || key(a) == key(b)
+}
+
+/// Assembles what AWS has of `items` from the catalog and IAM reads, and checks that the
+/// databases and tables the grants in `to_grant` name exist (the emulator grants on
+/// anything; AWS would refuse later). Grants only recorded in state are not checked:
+/// their database may rightly be gone. Pure.
+pub fn assemble(catalog: &Catalog, iam: Iam, facts: &Facts, items: &[Resource], to_grant: &[Resource]) -> Observed {
+    let mut obs = Observed { policies: iam.policies, roles: iam.roles, users: iam.users, ..Observed::default() };
+    for r in items {
+        if let Resource::Grant { principal, target, .. } = r {
+            let (held, _) = catalog.held(&principal.arn(facts), target);
+            if !held.is_empty() {
+                obs.grants.insert((principal.clone(), target.clone()), held);
+            }
+        }
+    }
+    let granting: BTreeSet<LfTarget> = to_grant
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Grant { target, .. } => Some(target.clone()),
+            _ => None,
+        })
+        .collect();
+    obs.missing_in_catalog = catalog.missing(&granting);
+    let governed = catalog.iam_governed();
+    let databases: BTreeSet<&str> = granting.iter().map(LfTarget::database).collect();
+    obs.iam_governed = databases.into_iter().filter(|d| governed.contains(*d)).map(str::to_string).collect();
+    obs
+}
+
+/// The IAM names `items` refer to, with the policy versions `state` recorded.
+pub fn names(items: &[Resource], state: &crate::state::State) -> Names {
+    let mut n = Names::default();
+    let principal = |n: &mut Names, p: &Principal| match p {
+        Principal::Role(r) => n.roles.insert(r.clone()),
+        Principal::User(u) => n.users.insert(u.clone()),
+    };
+    for r in items {
+        match r {
+            Resource::Policy { name, .. } => {
+                n.policies.insert(name.clone());
+            }
+            Resource::Role { name, .. } => {
+                n.roles.insert(name.clone());
+            }
+            Resource::User { name } | Resource::AccessKey { user: name } => {
+                n.users.insert(name.clone());
+            }
+            Resource::Attachment { policy, principal: p } => {
+                n.policies.insert(policy.clone());
+                principal(&mut n, p);
+            }
+            Resource::Grant { principal: p, .. } => {
+                principal(&mut n, p);
+            }
+        }
+    }
+    for o in state.resources.values() {
+        if let (Resource::Policy { name, .. }, Some(v)) = (&o.resource, &o.version) {
+            n.versions.insert(name.clone(), v.clone());
+        }
+    }
+    n
+}
+
+/// Lake Formation targets the caller may not grant on: empty when the caller is a data
+/// lake administrator or holds the permissions with grant option (on the target, or for
+/// a table on all tables of its database). Pure, over the catalog read.
+pub fn grant_blockers(catalog: &Catalog, caller: &str, needed: &[(LfTarget, BTreeSet<String>)]) -> Vec<String> {
+    if catalog.admins.iter().any(|a| same_principal(a, caller)) {
+        return Vec::new();
+    }
+    let mut blocked = Vec::new();
+    for (target, perms) in needed {
+        let (_, mut grantable) = catalog.held(caller, target);
+        if let LfTarget::Table { database, .. } = target {
+            grantable.extend(catalog.held(caller, &LfTarget::AllTables { database: database.clone() }).1);
+        }
+        if !grantable.contains("ALL") && !perms.is_subset(&grantable) {
+            let list: Vec<&str> = perms.iter().map(String::as_str).collect();
+            blocked.push(format!("{} on {target}", list.join(", ")));
+        }
+    }
+    blocked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admins_match_roles_with_a_path() {
+        let sso = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_abc";
+        assert!(same_principal(sso, "arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_abc"));
+        assert!(!same_principal(sso, "arn:aws:iam::123456789012:role/Other"));
+        assert!(!same_principal("arn:aws:iam::123456789012:user/Admin", "arn:aws:iam::123456789012:role/Admin"));
+        assert!(!same_principal("arn:aws:iam::111111111111:role/A", "arn:aws:iam::123456789012:role/A"));
+    }
+}
