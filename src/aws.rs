@@ -7,8 +7,15 @@ use crate::error::Error;
 use crate::model::Facts;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_sdk_iam::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use std::time::Duration;
 
 /// The clients lakepass uses, for one account and region.
@@ -52,9 +59,13 @@ impl Aws {
                 fix: "use standard or adaptive, or unset it".into(),
             });
         }
+        // Standard retries with AWS's backoff, unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say
+        // otherwise (the loader honours them when left alone). Adaptive mode's client-side
+        // rate limiter stretched a throttled run from seconds to minutes.
+        let max_attempts = set("AWS_MAX_ATTEMPTS").and_then(|v| v.parse().ok()).unwrap_or(MAX_ATTEMPTS);
         if set("AWS_MAX_ATTEMPTS").is_none() && set("AWS_RETRY_MODE").is_none() {
             loader = loader
-                .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_max_backoff(Duration::from_secs(10)));
+                .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS).with_max_backoff(MAX_BACKOFF));
         }
         if let Some(p) = &opts.profile {
             // As in the AWS CLI, --profile wins over credentials in the environment: the
@@ -73,12 +84,30 @@ impl Aws {
                 fix: "add `region: us-east-1` (your Glue catalog's region) to the deployment, or pass --region".into(),
             });
         };
+        check_region(&region)?;
+        // Each client gets its own retry quota, large enough that attempts, not the SDK's
+        // shared token bucket (500 tokens: about 100 throttled retries a run), bound the
+        // retries; and a notice on stderr whenever AWS makes a run wait.
+        let partition = |name: &'static str| {
+            RetryPartition::custom(name).token_bucket(TokenBucket::builder().capacity(100_000).build()).build()
+        };
+        let notice = RetryNotice::new(max_attempts);
+        macro_rules! client {
+            ($sdk:ident, $name:literal) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&config)
+                        .retry_partition(partition($name))
+                        .interceptor(notice.clone())
+                        .build(),
+                )
+            };
+        }
         Ok(Aws {
-            athena: aws_sdk_athena::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            lf: aws_sdk_lakeformation::Client::new(&config),
-            glue: aws_sdk_glue::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
+            athena: client!(aws_sdk_athena, "lakepass-athena"),
+            iam: client!(aws_sdk_iam, "lakepass-iam"),
+            lf: client!(aws_sdk_lakeformation, "lakepass-lakeformation"),
+            glue: client!(aws_sdk_glue, "lakepass-glue"),
+            sts: client!(aws_sdk_sts, "lakepass-sts"),
             region,
         })
     }
@@ -91,6 +120,80 @@ impl Aws {
         let account = out.account().unwrap_or_default().to_string();
         let partition = arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string();
         Ok((Facts { account, partition, region: self.region.clone() }, caller_principal(&arn)))
+    }
+}
+
+/// Attempts per call by default: at 30 % throttled calls, one in 170,000 calls still fails.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// The longest wait between two attempts (AWS's backoff doubles up to it, with jitter):
+/// a call gives up after at most about a minute of waiting.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// A region name as AWS writes them ("us-east-1", "us-gov-west-1"), before any call is
+/// signed for a region that does not exist.
+fn check_region(region: &str) -> Result<(), Error> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts[0].len() == 2
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        return Ok(());
+    }
+    Err(Error::Value {
+        field: "region".into(),
+        problem: format!("is {region:?}, which is not an AWS region name"),
+        fix: "write it as AWS does, e.g. us-east-1 or eu-west-2 (lower case, with dashes), in --region or the deployment's region".into(),
+    })
+}
+
+/// Says on stderr when AWS makes a run wait: an attempt throttled or failed on AWS's side
+/// that will be retried. At most one line a second, so a throttled run stays readable.
+#[derive(Debug, Clone)]
+struct RetryNotice {
+    max: u32,
+    last: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+}
+
+impl RetryNotice {
+    fn new(max: u32) -> RetryNotice {
+        RetryNotice { max, last: Default::default() }
+    }
+}
+
+impl Intercept for RetryNotice {
+    fn name(&self) -> &'static str {
+        "RetryNotice"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(response) = context.response() else { return Ok(()) };
+        let status = response.status().as_u16();
+        let attempt = cfg.load::<RequestAttempts>().map(|a| a.attempts()).unwrap_or(1);
+        if attempt >= self.max || status < 400 {
+            return Ok(());
+        }
+        let body = response.body().bytes().unwrap_or_default();
+        let throttled = status == 429
+            || body.windows(7).any(|w| w == b"Throttl")
+            || response.headers().get("x-amzn-errortype").is_some_and(|t| t.contains("Throttl"));
+        let what = match (throttled, status >= 500) {
+            (true, _) => "throttling",
+            (false, true) => "failing",
+            (false, false) => return Ok(()),
+        };
+        let service = cfg.load::<Metadata>().map(|m| m.service().to_string()).unwrap_or_else(|| "AWS".into());
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(std::time::Instant::now());
+            eprintln!("  AWS is {what} {service} calls; retrying ({}/{})...", attempt + 1, self.max);
+        }
+        Ok(())
     }
 }
 
@@ -190,6 +293,17 @@ fn first_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_names_are_checked_before_any_call() {
+        for ok in ["us-east-1", "eu-west-2", "us-gov-west-1", "ap-southeast-3", "cn-north-1"] {
+            assert!(check_region(ok).is_ok(), "{ok}");
+        }
+        for bad in ["US-EAST-1", "us east 1", "useast1", "us-east", "", "us-east-1 ", "eu-west-two"] {
+            let e = check_region(bad).unwrap_err();
+            assert!(e.to_string().starts_with("region is"), "{e}");
+        }
+    }
 
     #[test]
     fn an_undefined_profile_is_recognised_by_name() {

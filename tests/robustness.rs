@@ -261,3 +261,31 @@ async fn a_new_keys_secret_is_handed_over_even_when_a_later_step_fails() {
     w.run(&["provision", "--yes"]).ok();
     assert_eq!(w.access_keys("secoda-glue-user").await, keys);
 }
+
+/// A third of the calls throttled or failed by AWS: provision, re-plan and teardown all
+/// finish with the default retry settings, and say on stderr that AWS made them wait.
+#[tokio::test]
+async fn thirty_percent_throttled_or_failing_calls_still_finish_with_default_retries() {
+    let w = World::new().await;
+    w.secoda(USER_VALUES);
+    w.proxy.inject_faults(0.3, 7);
+    let default_retries = |args: &[&str]| {
+        let mut cmd = w.command(args);
+        cmd.env_remove("AWS_MAX_ATTEMPTS");
+        run(cmd, &w.emu)
+    };
+    let applied = default_retries(&["provision", "--yes"]).ok();
+    assert!(w.proxy.refused() >= 5, "faults were injected: {}", w.proxy.refused());
+    assert!(
+        applied.stderr.contains("AWS is throttling") || applied.stderr.contains("AWS is failing"),
+        "{}",
+        applied.stderr
+    );
+    assert_eq!(w.access_keys("secoda-glue-user").await.len(), 1);
+    assert_eq!(w.grants_to(&user_arn("secoda-glue-user")).await.len(), 4);
+    let again = default_retries(&["provision", "--plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    default_retries(&["teardown", "--yes"]).ok();
+    w.proxy.inject_faults(0.0, 1);
+    assert_eq!(snapshot(&w).await, "[]");
+}

@@ -15,6 +15,12 @@ struct Shared {
     actions: Vec<String>,
     /// How many BatchGrantPermissions calls still fail every entry with "Invalid principal".
     invalid_principal: usize,
+    /// Per mille of calls refused before they reach the emulator, alternately with the
+    /// service's throttling error and a 500; and the state of the generator deciding it.
+    faults: u64,
+    seed: u64,
+    /// How many calls were refused so.
+    pub refused: usize,
 }
 
 pub struct Proxy {
@@ -52,6 +58,19 @@ impl Proxy {
     pub fn fail_grants_with_invalid_principal(&self, calls: usize) {
         self.shared.lock().unwrap().invalid_principal = calls;
     }
+
+    /// Refuses this fraction of calls (before the emulator sees them): half with the
+    /// service's own throttling error, half with a 500. Deterministic for a given seed.
+    pub fn inject_faults(&self, fraction: f64, seed: u64) {
+        let mut s = self.shared.lock().unwrap();
+        s.faults = (fraction * 1000.0) as u64;
+        s.seed = seed.max(1);
+        s.refused = 0;
+    }
+
+    pub fn refused(&self) -> usize {
+        self.shared.lock().unwrap().refused
+    }
 }
 
 /// Whether an action only reads.
@@ -85,6 +104,49 @@ fn serve(client: TcpStream, upstream: &str, shared: &Mutex<Shared>) -> std::io::
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let action = action_of(&head, &body, header("x-amz-target"), header("authorization"));
+    let injected = {
+        let mut s = shared.lock().unwrap();
+        // xorshift: a fixed sequence for a given seed.
+        s.seed ^= s.seed << 13;
+        s.seed ^= s.seed >> 7;
+        s.seed ^= s.seed << 17;
+        let roll = s.seed % 1000;
+        if roll < s.faults {
+            s.refused += 1;
+            Some(roll.is_multiple_of(2))
+        } else {
+            None
+        }
+    };
+    if let Some(throttle) = injected {
+        let service = action.split(':').next().unwrap_or_default();
+        let (status, headers, body) = match (throttle, service) {
+            (true, "iam" | "sts") => (
+                "400 Bad Request",
+                "Content-Type: text/xml\r\n".to_string(),
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>x</RequestId></ErrorResponse>".to_string(),
+            ),
+            (true, _) => (
+                "400 Bad Request",
+                "Content-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: ThrottlingException\r\n".to_string(),
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string(),
+            ),
+            (false, "iam" | "sts") => (
+                "500 Internal Server Error",
+                "Content-Type: text/xml\r\n".to_string(),
+                "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>try again</Message></Error><RequestId>x</RequestId></ErrorResponse>".to_string(),
+            ),
+            (false, _) => (
+                "500 Internal Server Error",
+                "Content-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: InternalServiceException\r\n".to_string(),
+                r#"{"__type":"InternalServiceException","message":"try again"}"#.to_string(),
+            ),
+        };
+        let text =
+            format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        client.write_all(text.as_bytes())?;
+        return client.flush();
+    }
     let fault = {
         let mut s = shared.lock().unwrap();
         s.actions.push(action.clone());
