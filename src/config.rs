@@ -1,6 +1,7 @@
 //! The project config, `lakepass.yaml`: named deployments, each a stack with values.
 
 use crate::error::Error;
+use crate::render::IamScope;
 use crate::stack::{Stack, Values};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -23,6 +24,13 @@ pub struct Deployment {
     #[serde(default)]
     pub account: Option<String>,
     pub region: Option<String>,
+    /// How the catalog access is scoped in IAM (see [`crate::render::scope`]).
+    #[serde(default)]
+    pub iam_scope: IamScope,
+    /// Managed policies a role or user may carry (IAM's default quota is 10; AWS raises
+    /// it to 20 on request).
+    #[serde(default)]
+    pub managed_policy_quota: Option<usize>,
     #[serde(default)]
     pub values: Values,
 }
@@ -120,6 +128,13 @@ fn block(name: &str, d: &Deployment, stack: &Stack, indent: &str) -> String {
     }
     if let Some(r) = &d.region {
         out.push_str(&format!("{indent}  region: {r}\n"));
+    }
+    if d.iam_scope != IamScope::Auto {
+        let scope = serde_json::to_value(d.iam_scope).expect("serializes");
+        out.push_str(&format!("{indent}  iam_scope: {}\n", scope.as_str().unwrap_or("auto")));
+    }
+    if let Some(q) = d.managed_policy_quota {
+        out.push_str(&format!("{indent}  managed_policy_quota: {q}\n"));
     }
     out.push_str(&format!("{indent}  values:\n"));
     let mut keys: Vec<&String> = d.values.keys().collect();
@@ -271,6 +286,8 @@ deployments:
             stack: "secoda-glue".into(),
             account: Some("123456789012".into()),
             region: Some("us-east-1".into()),
+            iam_scope: IamScope::Auto,
+            managed_policy_quota: None,
             values: values.as_object().unwrap().clone(),
         }
     }

@@ -11,8 +11,8 @@ use crate::aws::Aws;
 use crate::error::Error;
 use crate::model::{Facts, LfTarget, Resource};
 use crate::observe::{self, Catalog, Iam, Observed};
-use crate::render::render;
-use crate::stack::Values;
+use crate::render::{Governance, ScopeInput, render, render_scoped};
+use crate::stack::{Values, expand_all_databases};
 use crate::state::State;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -27,6 +27,8 @@ pub(crate) struct Looked {
     /// What a run made and may have left unrecorded: the rendered resources.
     pub candidates: Vec<Resource>,
     pub observed: Observed,
+    /// Which IAM scope the catalog access has, and why (for the plan).
+    pub scope: Option<String>,
 }
 
 /// Looks at AWS for `loaded` with `values` (None: values no longer valid; teardown then
@@ -48,7 +50,10 @@ pub(crate) async fn look(
     // names to read. It may fail where the account matters (the final render then says
     // why) or differ from the final one (round two reads the difference).
     let early_facts = guess.clone().unwrap_or_else(|| placeholder_facts(&aws.region));
-    let first = values.and_then(|v| render(&loaded.stack, v, &early_facts, &loaded.name).ok()).unwrap_or_default();
+    let first = values
+        .map(|v| expand_all_databases(&loaded.stack, v, None))
+        .and_then(|v| render(&loaded.stack, &v, &early_facts, &loaded.name).ok())
+        .unwrap_or_default();
     let listed: BTreeSet<String> = first
         .iter()
         .filter_map(|r| match r {
@@ -70,9 +75,32 @@ pub(crate) async fn look(
     let catalog = catalog.map_err(|e| e.for_caller(&caller))?;
     let early = early.map_err(|e| e.for_caller(&caller))?;
 
-    let candidates = match values {
-        Some(v) => render(&loaded.stack, v, &facts, &loaded.name)?,
-        None => Vec::new(),
+    let scope = ScopeInput {
+        requested: loaded.deployment.iam_scope,
+        governance: Some(Governance {
+            databases: catalog.databases.keys().cloned().collect(),
+            iam_governed: catalog.iam_governed(),
+            defaults_open: catalog.defaults_open,
+            hybrid_locations: catalog.hybrid_locations.clone(),
+        }),
+        previous: state
+            .resources
+            .values()
+            .filter_map(|o| match &o.resource {
+                Resource::Policy { name, document, .. } => Some((name.clone(), document.clone())),
+                _ => None,
+            })
+            .collect(),
+        field: format!("deployments.{}.iam_scope", loaded.name),
+    };
+    let all: BTreeSet<String> = catalog.databases.keys().cloned().collect();
+    let (candidates, scope_note) = match values {
+        Some(v) => {
+            let v = expand_all_databases(&loaded.stack, v, Some(&all));
+            let r = render_scoped(&loaded.stack, &v, &facts, &loaded.name, &scope)?;
+            (r.resources, r.scope)
+        }
+        None => (Vec::new(), None),
     };
     let desired = if teardown { Vec::new() } else { candidates.clone() };
     let items = super::observe_items(&candidates, state);
@@ -86,7 +114,7 @@ pub(crate) async fn look(
         iam.merge(observe::read_iam(aws, &facts, &missing).await.map_err(|e| e.for_caller(&caller))?);
     }
     let observed = observe::assemble(&catalog, iam, &facts, &items, &desired);
-    Ok(Looked { facts, caller, catalog, desired, candidates, observed })
+    Ok(Looked { facts, caller, catalog, desired, candidates, observed, scope: scope_note })
 }
 
 /// Facts good enough to render names and targets before STS has answered.

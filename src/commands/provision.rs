@@ -106,7 +106,7 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
         (None, loaded.peek_state()?)
     };
     let seen = look(&loaded, &aws, Some(&values), &state, &loaded.state_path(), false).await?;
-    let Looked { facts, caller, catalog, desired, observed, .. } = seen;
+    let Looked { facts, caller, catalog, desired, observed, scope, .. } = seen;
     state.account.get_or_insert_with(|| facts.account.clone());
     state.region.get_or_insert_with(|| facts.region.clone());
     let plan = plan::plan(&plan::Input {
@@ -116,7 +116,12 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
         observed: &observed,
         state: &state,
         adopt,
+        policy_quota: loaded.deployment.managed_policy_quota.unwrap_or(plan::DEFAULT_POLICY_QUOTA),
     })?;
+    let mut plan = plan;
+    if let Some(note) = scope {
+        plan.notes.insert(0, note);
+    }
     let blocked = observe::grant_blockers(&catalog, &caller, &plan::grants_needed(&plan));
     Ok(Prepared { loaded, values, aws, facts, caller, store, state, desired, plan, blocked })
 }

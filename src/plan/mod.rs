@@ -166,7 +166,12 @@ pub struct Input<'a> {
     pub observed: &'a Observed,
     pub state: &'a State,
     pub adopt: bool,
+    /// Managed policies a role or user may carry (IAM's quota).
+    pub policy_quota: usize,
 }
+
+/// IAM's default quota of managed policies per role or user.
+pub const DEFAULT_POLICY_QUOTA: usize = 10;
 
 /// Plans the changes. Fails when a target name belongs to someone else (and `adopt` is
 /// off) or a database or table to grant on is missing from the catalog.
@@ -179,6 +184,7 @@ pub fn plan(input: &Input) -> Result<Plan, Error> {
     if !p.not_owned.is_empty() {
         return Err(Error::NotOwned { resources: p.not_owned });
     }
+    p.check_quota();
     if !p.refusals.is_empty() {
         return Err(p.refusals.remove(0));
     }
@@ -305,6 +311,32 @@ impl Planner<'_> {
         let mut out: Vec<String> = seen.attached.iter().filter(|a| !ours.contains(*a)).cloned().collect();
         out.extend(seen.inline.iter().map(|n| format!("inline policy {n}")));
         out
+    }
+
+    /// Refuses a principal that would carry more managed policies than IAM allows.
+    fn check_quota(&mut self) {
+        let mut ours: BTreeMap<&Principal, usize> = BTreeMap::new();
+        for r in self.input.desired {
+            if let Resource::Attachment { principal, .. } = r {
+                *ours.entry(principal).or_default() += 1;
+            }
+        }
+        let quota = self.input.policy_quota;
+        for (principal, n) in ours {
+            let foreign = self.foreign_policies(principal).iter().filter(|f| !f.starts_with("inline ")).count();
+            if n + foreign <= quota {
+                continue;
+            }
+            let others = if foreign > 0 { format!(" and {foreign} attached by others") } else { String::new() };
+            self.refusals.push(Error::Value {
+                field: principal.to_string(),
+                problem: format!(
+                    "would carry {} managed policies ({n} of this deployment's{others}), but IAM allows {quota} per role or user",
+                    n + foreign
+                ),
+                fix: "ask AWS to raise the quota (Service Quotas > IAM > \"Managed policies per role\" or \"per user\", up to 20) and set managed_policy_quota in the deployment; or bring the databases under Lake Formation (no IAM_ALLOWED_PRINCIPALS on them or in the account's defaults for new ones), so that one catalog-wide policy serves them all; or choose fewer databases".into(),
+            });
+        }
     }
 
     /// Warns of policies lakepass did not attach on a principal it manages: whoever uses

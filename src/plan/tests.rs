@@ -30,7 +30,15 @@ fn desired(extra: Value) -> Vec<Resource> {
 }
 
 fn plan_of(desired: &[Resource], observed: &Observed, state: &State, adopt: bool) -> Result<Plan, Error> {
-    plan(&Input { deployment: DEP, facts: &facts(), desired, observed, state, adopt })
+    plan(&Input {
+        deployment: DEP,
+        facts: &facts(),
+        desired,
+        observed,
+        state,
+        adopt,
+        policy_quota: DEFAULT_POLICY_QUOTA,
+    })
 }
 
 /// Plays a plan onto AWS (as observed) and the state, as apply would.

@@ -7,7 +7,10 @@
 
 mod params;
 
-pub use params::{ParamType, Parameter, Values, check_bucket, check_external_id, check_value, validate_values};
+pub use params::{
+    ALL_DATABASES, ParamType, Parameter, Values, check_bucket, check_external_id, check_value, expand_all_databases,
+    validate_values,
+};
 
 use crate::error::Error;
 use serde::Deserialize;
@@ -124,9 +127,24 @@ impl ResourceTemplate {
 pub struct StatementTemplate {
     pub sid: String,
     pub actions: Vec<String>,
+    #[serde(default)]
     pub resources: Vec<ArnTemplate>,
+    /// Glue catalog resources of chosen databases, scoped by lakepass (see
+    /// [`crate::render::scope`]): per database and table, or catalog-wide where Lake
+    /// Formation governs.
+    pub catalog: Option<CatalogTemplate>,
     /// An IAM condition block; its string leaves are templates.
     pub condition: Option<serde_json::Value>,
+}
+
+/// The databases (and listed tables) a catalog statement reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogTemplate {
+    /// Expression giving the list of databases.
+    pub databases: String,
+    /// Expression giving the {database: [table]} map; a database not in it = all tables.
+    pub tables: Option<String>,
 }
 
 /// A resource ARN template, or one expanded over a list (`item` is each element).

@@ -254,6 +254,7 @@ pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error
             }
             Ok(v.clone())
         }
+        ParamType::DatabaseList if v.as_str() == Some(ALL_DATABASES) => Ok(v.clone()),
         ParamType::DatabaseList => {
             let items = list(v, field, p.allow_empty)?;
             let mut seen = std::collections::BTreeSet::new();
@@ -366,8 +367,37 @@ pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error
     }
 }
 
-/// Every database named in a table map must be one of the stack's chosen databases.
+/// A database list of `"*"`: every database in the catalog when the plan is made.
+pub const ALL_DATABASES: &str = "*";
+
+/// `values` with each `"*"` database list replaced by `all` (the catalog's databases,
+/// sorted), or by an empty list while they are not known.
+pub fn expand_all_databases(
+    stack: &Stack,
+    values: &Values,
+    all: Option<&std::collections::BTreeSet<String>>,
+) -> Values {
+    let mut out = values.clone();
+    for p in stack.parameters.iter().filter(|p| p.kind == ParamType::DatabaseList) {
+        if out.get(&p.name).and_then(Value::as_str) == Some(ALL_DATABASES) {
+            let list = all.map(|a| a.iter().cloned().map(Value::String).collect()).unwrap_or_default();
+            out.insert(p.name.clone(), Value::Array(list));
+        }
+    }
+    out
+}
+
+/// Every database named in a table map must be one of the stack's chosen databases
+/// (any database, with `"*"`).
 fn check_table_map_keys(stack: &Stack, values: &Values, field: &str) -> Result<(), Error> {
+    let everything = stack
+        .parameters
+        .iter()
+        .filter(|p| p.kind == ParamType::DatabaseList)
+        .any(|p| values.get(&p.name).and_then(Value::as_str) == Some(ALL_DATABASES));
+    if everything {
+        return Ok(());
+    }
     let chosen: Vec<&str> = stack
         .parameters
         .iter()

@@ -96,6 +96,8 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         stack: stack.name.clone(),
         account: Some(facts.account.clone()),
         region: Some(facts.region.clone()),
+        iam_scope: existing.map(|d| d.iam_scope).unwrap_or_default(),
+        managed_policy_quota: existing.and_then(|d| d.managed_policy_quota),
         values,
     };
     let loaded = Loaded::with(&g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;

@@ -24,18 +24,23 @@ pub struct Emulator {
     log: Arc<Mutex<String>>,
 }
 
-fn moto_server() -> PathBuf {
-    if let Ok(p) = std::env::var("LAKEPASS_MOTO_SERVER") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
-    assert!(p.exists(), "{} is missing: run scripts/test, which installs the emulator", p.display());
-    p
+/// moto's server behind a lock (scripts/moto_serial.py: moto's backends are not
+/// thread-safe), run by the virtualenv's Python.
+fn moto_command() -> Command {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = match std::env::var("LAKEPASS_MOTO_PYTHON") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => root.join(".venv/bin/python"),
+    };
+    assert!(python.exists(), "{} is missing: run scripts/test, which installs the emulator", python.display());
+    let mut cmd = Command::new(python);
+    cmd.arg(root.join("scripts/moto_serial.py"));
+    cmd
 }
 
 impl Emulator {
     pub fn start(extra_env: &[(&str, &str)]) -> Emulator {
-        let mut cmd = Command::new(moto_server());
+        let mut cmd = moto_command();
         cmd.args(["-H", "127.0.0.1", "-p", "0"]).stdout(Stdio::null()).stderr(Stdio::piped());
         for (k, v) in extra_env {
             cmd.env(k, v);
@@ -184,6 +189,63 @@ impl World {
         self.emu.post("/moto-api/reset").unwrap();
         let _ = std::fs::remove_dir_all(self.dir.path().join(".lakepass"));
         self.seed(true).await;
+    }
+
+    /// Creates Glue databases, many at a time. With `iam_allowed`, each gets AWS's default
+    /// `IAM_ALLOWED_PRINCIPALS` grant for new tables: IAM alone governs it.
+    pub async fn create_databases(&self, names: &[String], iam_allowed: bool) {
+        use aws_sdk_glue::types::{DataLakePrincipal, DatabaseInput, Permission, PrincipalPermissions};
+        use futures_util::{StreamExt, TryStreamExt};
+        let creates = names.iter().map(|name| {
+            let mut input = DatabaseInput::builder().name(name);
+            if iam_allowed {
+                let all = PrincipalPermissions::builder()
+                    .principal(
+                        DataLakePrincipal::builder().data_lake_principal_identifier("IAM_ALLOWED_PRINCIPALS").build(),
+                    )
+                    .permissions(Permission::All)
+                    .build();
+                input = input.create_table_default_permissions(all);
+            }
+            let glue = self.aws.glue.clone();
+            async move { glue.create_database().database_input(input.build().unwrap()).send().await.map(|_| ()) }
+        });
+        futures_util::stream::iter(creates).buffer_unordered(16).try_collect::<Vec<()>>().await.unwrap();
+    }
+
+    /// The data lake settings: the caller as administrator, and whether new databases and
+    /// tables default to IAM_ALLOWED_PRINCIPALS (AWS's default) or not (Lake Formation
+    /// governs them).
+    pub async fn data_lake_defaults(&self, iam_allowed: bool) {
+        use aws_sdk_lakeformation::types::{DataLakePrincipal, DataLakeSettings, Permission, PrincipalPermissions};
+        let me = DataLakePrincipal::builder().data_lake_principal_identifier(CALLER).build();
+        let mut settings = DataLakeSettings::builder().data_lake_admins(me);
+        if iam_allowed {
+            let all = || {
+                PrincipalPermissions::builder()
+                    .principal(
+                        DataLakePrincipal::builder().data_lake_principal_identifier("IAM_ALLOWED_PRINCIPALS").build(),
+                    )
+                    .permissions(Permission::All)
+                    .build()
+            };
+            settings = settings.create_database_default_permissions(all()).create_table_default_permissions(all());
+        } else {
+            settings = settings
+                .set_create_database_default_permissions(Some(vec![]))
+                .set_create_table_default_permissions(Some(vec![]));
+        }
+        self.aws.lf.put_data_lake_settings().data_lake_settings(settings.build()).send().await.unwrap();
+    }
+
+    /// Every policy document attached to a principal, by name.
+    pub async fn attached_documents(&self, role: &str) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for name in self.role_policies(role).await {
+            let doc = self.policy_document(&name).await;
+            out.push((name, doc));
+        }
+        out
     }
 
     pub fn config(&self, yaml: &str) {

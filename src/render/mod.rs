@@ -7,6 +7,10 @@ use crate::error::Error;
 use crate::model::{Facts, LfTarget, Principal, Resource};
 use crate::policy;
 use crate::stack::{ArnTemplate, ResourceTemplate, Stack, TrustTemplate, Values};
+use scope::Stmt;
+pub use scope::{Chosen, Governance, IamScope};
+
+pub mod scope;
 use minijinja::{Environment, UndefinedBehavior, Value as JValue};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,6 +64,9 @@ pub fn eval_condition(expr: &str, values: &Values) -> Result<bool, String> {
     Ok(v.is_true())
 }
 
+/// A database a catalog statement chooses, with its listed tables (None: all).
+type ChosenDatabase = (String, Option<Vec<String>>);
+
 struct Ctx<'a> {
     env: Environment<'static>,
     vars: JValue,
@@ -80,6 +87,27 @@ impl Ctx<'_> {
         compiled.eval(&self.vars).map_err(|e| self.fail(expr, e))
     }
 
+    /// The databases an expression gives, each with its listed tables (None: all), from
+    /// a `{database: [table]}` map expression.
+    fn databases(&self, databases: &str, tables: Option<&str>) -> Result<Vec<ChosenDatabase>, Error> {
+        let map = match tables {
+            Some(expr) => self.eval(expr)?,
+            None => JValue::from(()),
+        };
+        let mut out = Vec::new();
+        for db in self.strings(databases)? {
+            let listed = map.get_item(&JValue::from(db.as_str())).ok().filter(|v| !v.is_undefined() && !v.is_none());
+            let tables = match listed {
+                Some(list) => {
+                    Some(list.try_iter().map_err(|e| self.fail("tables", e))?.map(|t| t.to_string()).collect())
+                }
+                None => None,
+            };
+            out.push((db, tables));
+        }
+        Ok(out)
+    }
+
     fn strings(&self, expr: &str) -> Result<Vec<String>, Error> {
         let v = self.eval(expr)?;
         let iter = v.try_iter().map_err(|e| self.fail(expr, e))?;
@@ -87,8 +115,41 @@ impl Ctx<'_> {
     }
 }
 
-/// The desired resources of a deployment, in creation order.
+/// What render needs beyond the stack and values to scope the catalog access.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeInput {
+    /// The scope the deployment asks for.
+    pub requested: IamScope,
+    /// Who governs the catalog; unknown means per-resource.
+    pub governance: Option<Governance>,
+    /// Policy name → the document last applied, so databases stay in their policy.
+    pub previous: BTreeMap<String, Value>,
+    /// Where the deployment's `iam_scope` is written, for errors.
+    pub field: String,
+}
+
+/// The desired resources, and which IAM scope was chosen and why.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rendered {
+    pub resources: Vec<Resource>,
+    /// For the plan: the scope of the catalog access, when the stack reads the catalog.
+    pub scope: Option<String>,
+}
+
+/// The desired resources of a deployment, in creation order, per-resource scope.
 pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -> Result<Vec<Resource>, Error> {
+    Ok(render_scoped(stack, values, facts, deployment, &ScopeInput::default())?.resources)
+}
+
+/// The desired resources of a deployment, in creation order, with the catalog access
+/// scoped as `scope` and the catalog's governance allow (see [`scope`]).
+pub fn render_scoped(
+    stack: &Stack,
+    values: &Values,
+    facts: &Facts,
+    deployment: &str,
+    scope: &ScopeInput,
+) -> Result<Rendered, Error> {
     let mut vars = values.clone();
     vars.insert("account".into(), json!(facts.account));
     vars.insert("partition".into(), json!(facts.partition));
@@ -122,47 +183,34 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
         }
     };
 
+    // Policies first: how they are cut decides what gets attached.
+    let catalog = Catalog::of(&ctx, facts, &active)?;
+    let (statements, note) = choose_scope(&ctx, facts, &active, &catalog, scope, &vars)?;
     let mut out = Vec::new();
+    let mut parts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, stmts) in statements {
+        let ResourceTemplate::Policy { description, .. } = t else { continue };
+        let name = names[t.id()].0.clone();
+        let before = scope::previous_parts(&name, &scope.previous);
+        let placed =
+            scope::place(&stmts, &before).map_err(|size| Error::PolicyTooLarge { name: name.clone(), size })?;
+        let description = ctx.text(description)?;
+        for (k, document) in placed {
+            let part = scope::part_name(&name, k);
+            parts.entry(t.id().to_string()).or_default().push(part.clone());
+            out.push(Resource::Policy { name: part, description: description.clone(), document });
+        }
+    }
+    let policy_names = |id: &str| -> Result<Vec<String>, Error> {
+        match (parts.get(id), names.get(id)) {
+            (Some(p), _) => Ok(p.clone()),
+            _ => Err(ctx.fail("attach", format!("policy {id:?} is not active for these values (check its `when`)"))),
+        }
+    };
     for t in active {
         let name = names[t.id()].0.clone();
         match t {
-            ResourceTemplate::Policy { description, statements, .. } => {
-                let mut rendered = Vec::new();
-                for s in statements {
-                    let mut resources = Vec::new();
-                    for r in &s.resources {
-                        match r {
-                            ArnTemplate::One(tpl) => resources.push(ctx.text(tpl)?),
-                            ArnTemplate::ForEach { for_each, value } => {
-                                for item in ctx.strings(for_each)? {
-                                    let mut local = vars.clone();
-                                    local.insert("item".into(), json!(item));
-                                    let arn = ctx
-                                        .env
-                                        .render_str(value, JValue::from_serialize(&local))
-                                        .map_err(|e| ctx.fail(value, e))?;
-                                    resources.push(arn);
-                                }
-                            }
-                        }
-                    }
-                    if resources.is_empty() {
-                        continue;
-                    }
-                    let mut statement =
-                        json!({"Sid": s.sid, "Effect": "Allow", "Action": s.actions, "Resource": resources});
-                    if let Some(c) = &s.condition {
-                        statement["Condition"] = render_leaves(&ctx, c)?;
-                    }
-                    rendered.push(statement);
-                }
-                let document = policy::normalize(&json!({"Version": "2012-10-17", "Statement": rendered}));
-                let size = policy::compact_len(&document);
-                if size > policy::MANAGED_POLICY_LIMIT {
-                    return Err(Error::PolicyTooLarge { name, size });
-                }
-                out.push(Resource::Policy { name, description: ctx.text(description)?, document });
-            }
+            ResourceTemplate::Policy { .. } => {}
             ResourceTemplate::Role { description, trust, attach, .. } => {
                 let trust = match trust {
                     TrustTemplate::Account { account, external_id } => policy::account_trust(
@@ -175,15 +223,17 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
                 };
                 out.push(Resource::Role { name: name.clone(), description: ctx.text(description)?, trust });
                 for a in attach {
-                    let policy = policy_name(&names, a, &ctx)?;
-                    out.push(Resource::Attachment { policy, principal: Principal::Role(name.clone()) });
+                    for policy in policy_names(a)? {
+                        out.push(Resource::Attachment { policy, principal: Principal::Role(name.clone()) });
+                    }
                 }
             }
             ResourceTemplate::User { access_key, attach, .. } => {
                 out.push(Resource::User { name: name.clone() });
                 for a in attach {
-                    let policy = policy_name(&names, a, &ctx)?;
-                    out.push(Resource::Attachment { policy, principal: Principal::User(name.clone()) });
+                    for policy in policy_names(a)? {
+                        out.push(Resource::Attachment { policy, principal: Principal::User(name.clone()) });
+                    }
                 }
                 if *access_key {
                     out.push(Resource::AccessKey { user: name.clone() });
@@ -192,7 +242,9 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
             ResourceTemplate::Attachment { policy, to_arn, .. } => {
                 let arn = ctx.text(to_arn)?;
                 let principal = principal_from_arn(&arn, facts)?;
-                out.push(Resource::Attachment { policy: policy_name(&names, policy, &ctx)?, principal });
+                for policy in policy_names(policy)? {
+                    out.push(Resource::Attachment { policy, principal: principal.clone() });
+                }
             }
             ResourceTemplate::Grants { to, databases, tables, database_permissions, table_permissions, .. } => {
                 let principal = principal_of(&ctx.text(to)?)?;
@@ -233,6 +285,208 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
         }
     }
     out.sort_by_key(Resource::rank);
+    Ok(Rendered { resources: out, scope: note })
+}
+
+/// The catalog statements' choice: each database chosen, whole or for listed tables.
+struct Catalog {
+    chosen: Chosen,
+    /// Per database, its listed tables (None: all).
+    tables: BTreeMap<String, Option<Vec<String>>>,
+}
+
+impl Catalog {
+    fn of(ctx: &Ctx, _facts: &Facts, active: &[&ResourceTemplate]) -> Result<Catalog, Error> {
+        let mut c = Catalog { chosen: Chosen::default(), tables: BTreeMap::new() };
+        for t in active {
+            let ResourceTemplate::Policy { statements, .. } = t else { continue };
+            for s in statements {
+                let Some(cat) = &s.catalog else { continue };
+                for (db, listed) in ctx.databases(&cat.databases, cat.tables.as_deref())? {
+                    match &listed {
+                        Some(_) => c.chosen.partly.insert(db.clone()),
+                        None => c.chosen.whole.insert(db.clone()),
+                    };
+                    c.tables.insert(db, listed);
+                }
+            }
+        }
+        c.chosen.partly.retain(|d| !c.chosen.whole.contains(d));
+        Ok(c)
+    }
+}
+
+/// Renders each active policy's statements in the scope chosen: the requested one, or
+/// for `auto` per-resource while it fits in one policy, lake-formation when safe, and
+/// per-resource over several policies otherwise. Returns them with the plan's note.
+#[allow(clippy::type_complexity)]
+fn choose_scope<'t>(
+    ctx: &Ctx,
+    facts: &Facts,
+    active: &[&'t ResourceTemplate],
+    catalog: &Catalog,
+    scope: &ScopeInput,
+    vars: &Values,
+) -> Result<(Vec<(&'t ResourceTemplate, Vec<Stmt>)>, Option<String>), Error> {
+    let render_all = |lf: Option<&[String]>| -> Result<Vec<(&'t ResourceTemplate, Vec<Stmt>)>, Error> {
+        let mut out = Vec::new();
+        for t in active {
+            if let ResourceTemplate::Policy { statements, .. } = t {
+                out.push((*t, statements_of(ctx, facts, statements, lf, vars)?));
+            }
+        }
+        Ok(out)
+    };
+    let per_resource = render_all(None)?;
+    let reads_catalog = active.iter().any(
+        |t| matches!(t, ResourceTemplate::Policy { statements, .. } if statements.iter().any(|s| s.catalog.is_some())),
+    );
+    if !reads_catalog {
+        return Ok((per_resource, None));
+    }
+    let parts_needed = |rendered: &[(&ResourceTemplate, Vec<Stmt>)]| -> usize {
+        rendered
+            .iter()
+            .map(|(_, s)| scope::place(s, &BTreeMap::new()).map_or(usize::MAX, |p| p.len()))
+            .max()
+            .unwrap_or(1)
+    };
+    let needed = parts_needed(&per_resource);
+    let safety = scope::lake_formation_safety(scope.governance.as_ref(), &catalog.chosen);
+    let n = catalog.tables.len();
+    let lf = |deny: &[String]| -> Result<Option<(Vec<(&'t ResourceTemplate, Vec<Stmt>)>, String)>, Error> {
+        let rendered = render_all(Some(deny))?;
+        if parts_needed(&rendered) > 1 {
+            return Ok(None);
+        }
+        let denied = if deny.is_empty() {
+            String::new()
+        } else {
+            format!(", with a Deny on {} database(s) IAM governs: {}", deny.len(), deny.join(", "))
+        };
+        Ok(Some((rendered, denied)))
+    };
+    let split_note = |why: &str| {
+        if needed == 1 {
+            format!("IAM scope: per-resource: the policy names each of the {n} chosen database(s) ({why})")
+        } else {
+            format!("IAM scope: per-resource, across {needed} policies for {n} databases ({why})")
+        }
+    };
+    match scope.requested {
+        IamScope::PerResource => Ok((per_resource, Some(split_note("iam_scope: per-resource")))),
+        IamScope::LakeFormation => {
+            let refuse = |why: String| Error::Value {
+                field: scope.field.clone(),
+                problem: format!("is lake-formation, which is not safe here: {why}"),
+                fix: "use iam_scope: auto or per-resource, or bring those databases under Lake Formation first".into(),
+            };
+            let deny = safety.map_err(refuse)?;
+            match lf(&deny)? {
+                Some((rendered, denied)) => Ok((
+                    rendered,
+                    Some(format!(
+                        "IAM scope: lake-formation (iam_scope): catalog-wide, Lake Formation grants decide{denied}"
+                    )),
+                )),
+                None => Err(refuse("the Deny on the databases IAM governs does not fit in one policy".into())),
+            }
+        }
+        IamScope::Auto if needed == 1 => {
+            Ok((per_resource, Some(split_note("it fits in one policy; IAM and Lake Formation both scope"))))
+        }
+        IamScope::Auto => match safety {
+            Ok(deny) => match lf(&deny)? {
+                Some((rendered, denied)) => Ok((
+                    rendered,
+                    Some(format!(
+                        "IAM scope: lake-formation: catalog-wide, Lake Formation grants decide{denied} (per resource, {n} databases need {needed} policies; Lake Formation governs every other database and the account's defaults for new ones)"
+                    )),
+                )),
+                None => Ok((
+                    per_resource,
+                    Some(split_note("the Deny on the databases IAM governs does not fit in one policy")),
+                )),
+            },
+            Err(why) => Ok((per_resource, Some(split_note(&format!("lake-formation scope is not safe: {why}"))))),
+        },
+    }
+}
+
+/// A policy's statements: templated resources as they are; a `catalog:` statement's
+/// resources per database (per-resource), or catalog-wide with `deny` for lake-formation.
+fn statements_of(
+    ctx: &Ctx,
+    facts: &Facts,
+    statements: &[crate::stack::StatementTemplate],
+    lf: Option<&[String]>,
+    vars: &Values,
+) -> Result<Vec<Stmt>, Error> {
+    let glue = |r: &str| format!("arn:{}:glue:{}:{}:{r}", facts.partition, facts.region, facts.account);
+    let mut out = Vec::new();
+    for s in statements {
+        let mut fixed = Vec::new();
+        for r in &s.resources {
+            match r {
+                ArnTemplate::One(tpl) => fixed.push(ctx.text(tpl)?),
+                ArnTemplate::ForEach { for_each, value } => {
+                    for item in ctx.strings(for_each)? {
+                        let mut local = vars.clone();
+                        local.insert("item".into(), json!(item));
+                        let arn = ctx
+                            .env
+                            .render_str(value, JValue::from_serialize(&local))
+                            .map_err(|e| ctx.fail(value, e))?;
+                        fixed.push(arn);
+                    }
+                }
+            }
+        }
+        let mut groups = Vec::new();
+        let mut deny = Vec::new();
+        if let Some(cat) = &s.catalog {
+            let chosen = ctx.databases(&cat.databases, cat.tables.as_deref())?;
+            if !chosen.is_empty() {
+                fixed.push(glue("catalog"));
+                match lf {
+                    Some(denied) => {
+                        fixed.push(glue("database/*"));
+                        fixed.push(glue("table/*/*"));
+                        for d in denied {
+                            deny.push(glue(&format!("database/{d}")));
+                            deny.push(glue(&format!("table/{d}/*")));
+                        }
+                    }
+                    None => {
+                        for (db, listed) in chosen {
+                            let mut arns = vec![glue(&format!("database/{db}"))];
+                            match listed {
+                                Some(tables) => arns.extend(tables.iter().map(|t| glue(&format!("table/{db}/{t}")))),
+                                None => arns.push(glue(&format!("table/{db}/*"))),
+                            }
+                            groups.push((db, arns));
+                        }
+                    }
+                }
+            }
+        }
+        if fixed.is_empty() && groups.is_empty() {
+            continue;
+        }
+        let condition = s.condition.as_ref().map(|c| render_leaves(ctx, c)).transpose()?;
+        let stmt = Stmt { sid: s.sid.clone(), deny: false, actions: s.actions.clone(), condition, fixed, groups };
+        if !deny.is_empty() {
+            out.push(Stmt {
+                sid: format!("{}OutsideScope", s.sid),
+                deny: true,
+                actions: stmt.actions.clone(),
+                condition: None,
+                fixed: deny,
+                groups: Vec::new(),
+            });
+        }
+        out.push(stmt);
+    }
     Ok(out)
 }
 
@@ -267,14 +521,6 @@ fn principal_from_arn(arn: &str, facts: &Facts) -> Result<Principal, Error> {
         Some("role") => Ok(Principal::Role(name)),
         Some("user") => Ok(Principal::User(name)),
         _ => Err(bad(format!("{arn} names neither a role nor a user"))),
-    }
-}
-
-/// The name of the active policy `id` refers to.
-fn policy_name(names: &BTreeMap<String, (String, &ResourceTemplate)>, id: &str, ctx: &Ctx) -> Result<String, Error> {
-    match names.get(id) {
-        Some((name, ResourceTemplate::Policy { .. })) => Ok(name.clone()),
-        _ => Err(ctx.fail("attach", format!("policy {id:?} is not active for these values (check its `when`)"))),
     }
 }
 
@@ -406,17 +652,152 @@ mod tests {
         assert!(grants.contains(&"grant/role/secoda-glue-role/table/marketing/*".into()));
     }
 
-    #[test]
-    fn too_many_databases_is_explained_not_truncated() {
+    fn many(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("database_with_a_long_name_{i}")).collect()
+    }
+
+    fn scoped(dbs: &[String], scope: &ScopeInput) -> Result<Rendered, Error> {
         let stack = Stack::shipped("secoda-glue").unwrap();
-        let dbs: Vec<String> = (0..120).map(|i| format!("database_with_a_long_name_{i}")).collect();
         let raw = json!({
             "external_id": "sec-7f3a9c21e4b8", "glue_buckets": ["acme-lake"],
             "athena_output_bucket": "acme-athena-results", "databases": dbs,
         });
         let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+        render_scoped(&stack, &values, &facts(), "x", scope)
+    }
+
+    fn policies(r: &Rendered) -> Vec<(&String, &Value)> {
+        r.resources
+            .iter()
+            .filter_map(|r| match r {
+                Resource::Policy { name, document, .. } => Some((name, document)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every Allow resource of every policy.
+    fn allowed(r: &Rendered) -> Vec<String> {
+        policies(r)
+            .iter()
+            .flat_map(|(_, d)| d["Statement"].as_array().unwrap().clone())
+            .filter(|s| s["Effect"] == "Allow")
+            .flat_map(|s| s["Resource"].as_array().unwrap().clone())
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn governance(iam_governed: &[&str], defaults_open: bool, dbs: &[String]) -> Governance {
+        let mut databases: BTreeSet<String> = dbs.iter().cloned().collect();
+        databases.extend(iam_governed.iter().map(|d| d.to_string()));
+        Governance {
+            databases,
+            iam_governed: iam_governed.iter().map(|d| d.to_string()).collect(),
+            defaults_open,
+            hybrid_locations: vec![],
+        }
+    }
+
+    #[test]
+    fn past_one_policy_the_databases_are_spread_over_numbered_policies_all_attached() {
+        let dbs = many(120);
+        let r = scoped(&dbs, &ScopeInput::default()).unwrap();
+        let names: Vec<&String> = policies(&r).iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            ["secoda-glue-policy", "secoda-glue-policy-2", "secoda-glue-policy-3", "secoda-glue-policy-4"]
+        );
+        for (n, d) in policies(&r) {
+            assert!(policy::compact_len(d) <= policy::MANAGED_POLICY_LIMIT, "{n}");
+        }
+        let attached = r.resources.iter().filter(|r| matches!(r, Resource::Attachment { .. })).count();
+        assert_eq!(attached, 4);
+        let allowed = allowed(&r);
+        for db in &dbs {
+            let arn = format!("arn:aws:glue:eu-west-1:123456789012:database/{db}");
+            assert_eq!(allowed.iter().filter(|a| **a == arn).count(), 1, "{db}");
+        }
+        assert_eq!(
+            r.scope.as_deref(),
+            Some(
+                "IAM scope: per-resource, across 4 policies for 120 databases (lake-formation scope is not safe: the catalog's governance was not read)"
+            )
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_spread_is_explained_not_truncated() {
+        let stack = Stack::shipped("secoda-glue").unwrap();
+        let buckets: Vec<String> = (0..200).map(|i| format!("bucket-with-a-long-name-{i:03}")).collect();
+        let raw = json!({
+            "external_id": "sec-7f3a9c21e4b8", "glue_buckets": buckets,
+            "athena_output_bucket": "acme-athena-results", "databases": ["sales"],
+        });
+        let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
         let err = render(&stack, &values, &facts(), "x").unwrap_err();
         assert!(matches!(err, Error::PolicyTooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn where_lake_formation_governs_a_thousand_databases_fit_one_policy_with_a_deny_for_the_rest() {
+        let dbs = many(1000);
+        let scope = ScopeInput { governance: Some(governance(&["hr"], false, &dbs)), ..ScopeInput::default() };
+        let r = scoped(&dbs, &scope).unwrap();
+        let ps = policies(&r);
+        assert_eq!(ps.len(), 1);
+        let doc = ps[0].1;
+        let glue = |r: &str| format!("arn:aws:glue:eu-west-1:123456789012:{r}");
+        let read = doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "GlueCatalogRead").unwrap();
+        assert_eq!(read["Resource"], json!([glue("catalog"), glue("database/*"), glue("table/*/*")]));
+        let deny =
+            doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "GlueCatalogReadOutsideScope").unwrap();
+        assert_eq!(deny["Effect"], "Deny");
+        assert_eq!(deny["Resource"], json!([glue("database/hr"), glue("table/hr/*")]));
+        assert_eq!(deny["Action"], read["Action"]);
+        assert!(r.scope.as_deref().unwrap().starts_with("IAM scope: lake-formation: catalog-wide, Lake Formation grants decide, with a Deny on 1 database(s) IAM governs: hr"), "{:?}", r.scope);
+        // Grants still name each chosen database.
+        assert_eq!(r.resources.iter().filter(|r| matches!(r, Resource::Grant { .. })).count(), 2000);
+    }
+
+    #[test]
+    fn where_new_databases_would_be_open_the_scope_stays_per_resource_and_reaches_no_other_database() {
+        let dbs = many(300);
+        let scope = ScopeInput { governance: Some(governance(&["hr"], true, &dbs)), ..ScopeInput::default() };
+        let r = scoped(&dbs, &scope).unwrap();
+        assert!(policies(&r).len() > 1);
+        let reaches_hr = |a: &String| {
+            a.ends_with(":database/hr")
+                || a.contains(":table/hr/")
+                || a.contains(":database/*")
+                || a.contains(":table/*")
+        };
+        assert!(
+            !allowed(&r).iter().any(reaches_hr),
+            "{:?}",
+            allowed(&r).iter().filter(|a| reaches_hr(a)).collect::<Vec<_>>()
+        );
+        assert!(r.scope.as_deref().unwrap().contains("a database created later would be open"), "{:?}", r.scope);
+        // Forcing lake-formation here is refused, with the reason.
+        let forced =
+            ScopeInput { requested: IamScope::LakeFormation, field: "deployments.x.iam_scope".into(), ..scope };
+        let e = scoped(&dbs, &forced).unwrap_err();
+        assert!(e.to_string().starts_with("deployments.x.iam_scope is lake-formation, which is not safe here: the account's Lake Formation defaults"), "{e}");
+    }
+
+    #[test]
+    fn a_small_deployment_stays_per_resource_even_where_lake_formation_governs() {
+        let dbs = many(3);
+        let scope = ScopeInput { governance: Some(governance(&[], false, &dbs)), ..ScopeInput::default() };
+        let r = scoped(&dbs, &scope).unwrap();
+        assert!(!allowed(&r).iter().any(|a| a.contains(":database/*")));
+        assert_eq!(
+            r.scope.as_deref(),
+            Some(
+                "IAM scope: per-resource: the policy names each of the 3 chosen database(s) (it fits in one policy; IAM and Lake Formation both scope)"
+            )
+        );
+        let forced = ScopeInput { requested: IamScope::LakeFormation, ..scope };
+        assert!(allowed(&scoped(&dbs, &forced).unwrap()).iter().any(|a| a.ends_with(":database/*")));
     }
 
     #[test]
