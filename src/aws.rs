@@ -51,7 +51,7 @@ impl Aws {
             });
         }
         if let Some(v) = set("AWS_RETRY_MODE")
-            && !["standard", "adaptive", "legacy"].contains(&v.as_str())
+            && !["standard", "adaptive"].contains(&v.as_str())
         {
             return Err(Error::Value {
                 field: "AWS_RETRY_MODE".into(),
@@ -62,7 +62,12 @@ impl Aws {
         // Standard retries with AWS's backoff, unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say
         // otherwise (the loader honours them when left alone). Adaptive mode's client-side
         // rate limiter stretched a throttled run from seconds to minutes.
-        let max_attempts = set("AWS_MAX_ATTEMPTS").and_then(|v| v.parse().ok()).unwrap_or(MAX_ATTEMPTS);
+        let max_attempts = match (set("AWS_MAX_ATTEMPTS"), set("AWS_RETRY_MODE")) {
+            (Some(v), _) => v.parse().unwrap_or(MAX_ATTEMPTS),
+            // The SDK's own default when only the mode is chosen.
+            (None, Some(_)) => 3,
+            (None, None) => MAX_ATTEMPTS,
+        };
         if set("AWS_MAX_ATTEMPTS").is_none() && set("AWS_RETRY_MODE").is_none() {
             loader = loader
                 .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS).with_max_backoff(MAX_BACKOFF));

@@ -130,7 +130,7 @@ impl Error {
                 "make {caller} a data lake administrator (Lake Formation console, Administrative roles and tasks), or have an administrator grant it these permissions with grant option"
             ),
             Error::NotInCatalog { .. } => "create them in Glue first, or remove them from the deployment's values".into(),
-            Error::PolicyTooLarge { .. } => "choose fewer databases or tables (a database without a table list is one ARN), or split the deployment in two".into(),
+            Error::PolicyTooLarge { .. } => "lakepass spreads databases over several policies, but not the other resources: list fewer buckets or tables of one database, or split the deployment in two".into(),
             Error::NeedsYes { .. } => "review it with --plan, then pass --yes".into(),
             Error::NeedsTerminal => {
                 "run it in a terminal, or give the answers in a file: lakepass wizard --answers FILE [--yes]".into()

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::model::{Facts, LfTarget, Resource};
 use crate::observe::{self, Catalog, Iam, Observed};
 use crate::render::{Governance, ScopeInput, render, render_scoped};
-use crate::stack::{Values, expand_all_databases};
+use crate::stack::{Values, expand_all_databases, validate_values};
 use crate::state::State;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -61,7 +61,9 @@ pub(crate) async fn look(
             _ => None,
         })
         .collect();
-    let early_names = observe::names(&super::observe_items(&first, state), state);
+    // A policy whose document is still the one last applied needs no version list.
+    let applied: Vec<Resource> = state.resources.values().map(|o| o.resource.clone()).collect();
+    let early_names = observe::names(&super::observe_items(&first, state), state, &applied);
     let early = async {
         match &guess {
             Some(f) => observe::read_iam(aws, f, &early_names).await.map(Some),
@@ -96,7 +98,9 @@ pub(crate) async fn look(
     let all: BTreeSet<String> = catalog.databases.keys().cloned().collect();
     let (candidates, scope_note) = match values {
         Some(v) => {
+            // The stack's checks hold for the databases "*" stands for, too.
             let v = expand_all_databases(&loaded.stack, v, Some(&all));
+            let v = validate_values(&loaded.stack, &v, &format!("deployments.{}.values", loaded.name))?;
             let r = render_scoped(&loaded.stack, &v, &facts, &loaded.name, &scope)?;
             (r.resources, r.scope)
         }
@@ -104,12 +108,20 @@ pub(crate) async fn look(
     };
     let desired = if teardown { Vec::new() } else { candidates.clone() };
     let items = super::observe_items(&candidates, state);
-    let names = observe::names(&items, state);
+    let names = observe::names(&items, state, &desired);
     let mut iam = match early {
         Some(iam) if guess.as_ref() == Some(&facts) => iam,
         _ => Iam::default(),
     };
-    let missing = names.minus(&iam.read);
+    let mut missing = names.minus(&iam.read);
+    // A policy read as unchanged that the final render changes needs its version list
+    // after all (to prune before an update, or clear before a delete).
+    for (name, p) in &iam.policies {
+        if p.versions.len() == 1 && names.wanted.get(name) != Some(&p.document) {
+            missing.policies.insert(name.clone());
+            missing.wanted.remove(name);
+        }
+    }
     if !missing.is_empty() {
         iam.merge(observe::read_iam(aws, &facts, &missing).await.map_err(|e| e.for_caller(&caller))?);
     }

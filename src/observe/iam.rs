@@ -20,6 +20,9 @@ pub struct Names {
     pub users: BTreeSet<String>,
     /// Policy name → the default version id the state last recorded.
     pub versions: BTreeMap<String, String>,
+    /// Policy name → the document it should have. A policy whose document already is
+    /// that needs no version list (only an update prunes, only a delete clears them).
+    pub wanted: BTreeMap<String, serde_json::Value>,
 }
 
 impl Names {
@@ -34,6 +37,7 @@ impl Names {
             roles: self.roles.difference(&other.roles).cloned().collect(),
             users: self.users.difference(&other.users).cloned().collect(),
             versions: self.versions.clone(),
+            wanted: self.wanted.clone(),
         }
     }
 }
@@ -68,7 +72,8 @@ enum Read {
 pub async fn read(aws: &Aws, facts: &Facts, names: &Names) -> Result<Iam, Error> {
     let policies = names.policies.iter().map(|n| {
         let hint = names.versions.get(n).cloned();
-        Box::pin(async move { Ok::<_, Error>(Read::Policy(n.clone(), policy(aws, facts, n, hint).await?)) })
+        let wanted = names.wanted.get(n);
+        Box::pin(async move { Ok::<_, Error>(Read::Policy(n.clone(), policy(aws, facts, n, hint, wanted).await?)) })
             as futures_util::future::BoxFuture<'_, Result<Read, Error>>
     });
     let roles = names.roles.iter().map(|n| {
@@ -126,7 +131,13 @@ async fn policy_document(aws: &Aws, arn: &str, version: &str) -> Result<Option<s
     policy::decode(text).map(Some).map_err(|e| Error::Aws { action: "iam:GetPolicyVersion".into(), message: e })
 }
 
-async fn policy(aws: &Aws, facts: &Facts, name: &str, hint: Option<String>) -> Result<Option<PolicyObs>, Error> {
+async fn policy(
+    aws: &Aws,
+    facts: &Facts,
+    name: &str,
+    hint: Option<String>,
+    wanted: Option<&serde_json::Value>,
+) -> Result<Option<PolicyObs>, Error> {
     let arn = facts.policy_arn(name);
     let guessed = async {
         match &hint {
@@ -134,36 +145,37 @@ async fn policy(aws: &Aws, facts: &Facts, name: &str, hint: Option<String>) -> R
             None => Ok(None),
         }
     };
-    let (got, listed, guessed) = tokio::join!(
-        aws.iam.get_policy().policy_arn(&arn).send(),
-        aws.iam.list_policy_versions().policy_arn(&arn).send(),
-        guessed,
-    );
+    let (got, guessed) = tokio::join!(aws.iam.get_policy().policy_arn(&arn).send(), guessed);
     let Some(got) = absent(got, "iam:GetPolicy")? else { return Ok(None) };
-    let listed = absent(listed, "iam:ListPolicyVersions")?;
     let p = got.policy();
     let default = p.and_then(|p| p.default_version_id()).unwrap_or("v1").to_string();
     let document = match guessed? {
         Some(doc) if hint.as_deref() == Some(default.as_str()) => doc,
         _ => policy_document(aws, &arn, &default).await?.unwrap_or(serde_json::Value::Null),
     };
-    let mut versions: Vec<_> = listed
-        .iter()
-        .flat_map(|l| l.versions())
-        .map(|v| {
-            (
-                v.create_date().map(|d| (d.secs(), d.subsec_nanos())),
-                v.version_id().unwrap_or_default().to_string(),
-                v.is_default_version(),
-            )
-        })
-        .collect();
-    versions.sort_by_key(|(date, id, _)| (*date, id.trim_start_matches('v').parse::<u64>().unwrap_or(0)));
+    let versions = if wanted == Some(&document) {
+        vec![(default.clone(), true)]
+    } else {
+        let listed = absent(aws.iam.list_policy_versions().policy_arn(&arn).send().await, "iam:ListPolicyVersions")?;
+        let mut versions: Vec<_> = listed
+            .iter()
+            .flat_map(|l| l.versions())
+            .map(|v| {
+                (
+                    v.create_date().map(|d| (d.secs(), d.subsec_nanos())),
+                    v.version_id().unwrap_or_default().to_string(),
+                    v.is_default_version(),
+                )
+            })
+            .collect();
+        versions.sort_by_key(|(date, id, _)| (*date, id.trim_start_matches('v').parse::<u64>().unwrap_or(0)));
+        versions.into_iter().map(|(_, id, d)| (id, d)).collect()
+    };
     Ok(Some(PolicyObs {
         arn,
         document,
         default_version: default,
-        versions: versions.into_iter().map(|(_, id, d)| (id, d)).collect(),
+        versions,
         owner: p.and_then(|p| tag(p.tags(), OWNER_TAG)),
     }))
 }

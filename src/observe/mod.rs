@@ -147,8 +147,9 @@ pub fn assemble(catalog: &Catalog, iam: Iam, facts: &Facts, items: &[Resource], 
     obs
 }
 
-/// The IAM names `items` refer to, with the policy versions `state` recorded.
-pub fn names(items: &[Resource], state: &crate::state::State) -> Names {
+/// The IAM names `items` refer to, with the policy versions `state` recorded and the
+/// documents `desired` wants.
+pub fn names(items: &[Resource], state: &crate::state::State, desired: &[Resource]) -> Names {
     let mut n = Names::default();
     let principal = |n: &mut Names, p: &Principal| match p {
         Principal::Role(r) => n.roles.insert(r.clone()),
@@ -177,6 +178,11 @@ pub fn names(items: &[Resource], state: &crate::state::State) -> Names {
     for o in state.resources.values() {
         if let (Resource::Policy { name, .. }, Some(v)) = (&o.resource, &o.version) {
             n.versions.insert(name.clone(), v.clone());
+        }
+    }
+    for r in desired {
+        if let Resource::Policy { name, document, .. } = r {
+            n.wanted.insert(name.clone(), document.clone());
         }
     }
     n

@@ -76,7 +76,9 @@ impl Planner<'_> {
                 others.join(", ")
             ));
         }
-        let replacing = |n: usize| format!("{n} key(s) an interrupted run created and never handed over");
+        let replacing = |n: usize| {
+            format!("{n} key(s) an interrupted run created and never marked live (a new key and secret replace them)")
+        };
         match live {
             Some(id) => {
                 let mut steps: Vec<Step> =

@@ -2,8 +2,9 @@
 //!
 //! Every decision is made here, down to which policy version to prune, so that apply only
 //! walks the steps. Ownership is decided here too: an IAM resource is lakepass's when the
-//! state file records it or its ownership tag names this deployment; anything else with a
-//! target name stops the plan unless the user adopts it.
+//! state file records it (or a run of this state was about to create it) *and* its
+//! ownership tag names this deployment; anything else with a target name stops the plan
+//! unless the user adopts it.
 
 mod discover;
 mod keys;

@@ -630,7 +630,7 @@ fn a_key_created_by_a_run_that_died_before_handing_it_over_is_replaced() {
             had: vec!["AKIAHUMAN".into()],
         }]
     );
-    assert!(a.reason.contains("replacing 1 key(s) an interrupted run created and never handed over"), "{}", a.reason);
+    assert!(a.reason.contains("replacing 1 key(s) an interrupted run created and never marked live"), "{}", a.reason);
     assert!(plan.notes.iter().any(|n| n.contains("AKIAHUMAN") && n.contains("left alone")), "{:?}", plan.notes);
 }
 

@@ -184,8 +184,7 @@ pub fn render_scoped(
     };
 
     // Policies first: how they are cut decides what gets attached.
-    let catalog = Catalog::of(&ctx, facts, &active)?;
-    let (statements, note) = choose_scope(&ctx, facts, &active, &catalog, scope, &vars)?;
+    let (statements, note) = choose_scope(&ctx, facts, &active, scope, &vars)?;
     let mut out = Vec::new();
     let mut parts: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (t, stmts) in statements {
@@ -288,34 +287,6 @@ pub fn render_scoped(
     Ok(Rendered { resources: out, scope: note })
 }
 
-/// The catalog statements' choice: each database chosen, whole or for listed tables.
-struct Catalog {
-    chosen: Chosen,
-    /// Per database, its listed tables (None: all).
-    tables: BTreeMap<String, Option<Vec<String>>>,
-}
-
-impl Catalog {
-    fn of(ctx: &Ctx, _facts: &Facts, active: &[&ResourceTemplate]) -> Result<Catalog, Error> {
-        let mut c = Catalog { chosen: Chosen::default(), tables: BTreeMap::new() };
-        for t in active {
-            let ResourceTemplate::Policy { statements, .. } = t else { continue };
-            for s in statements {
-                let Some(cat) = &s.catalog else { continue };
-                for (db, listed) in ctx.databases(&cat.databases, cat.tables.as_deref())? {
-                    match &listed {
-                        Some(_) => c.chosen.partly.insert(db.clone()),
-                        None => c.chosen.whole.insert(db.clone()),
-                    };
-                    c.tables.insert(db, listed);
-                }
-            }
-        }
-        c.chosen.partly.retain(|d| !c.chosen.whole.contains(d));
-        Ok(c)
-    }
-}
-
 /// Renders each active policy's statements in the scope chosen: the requested one, or
 /// for `auto` per-resource while it fits in one policy, lake-formation when safe, and
 /// per-resource over several policies otherwise. Returns them with the plan's note.
@@ -324,7 +295,6 @@ fn choose_scope<'t>(
     ctx: &Ctx,
     facts: &Facts,
     active: &[&'t ResourceTemplate],
-    catalog: &Catalog,
     scope: &ScopeInput,
     vars: &Values,
 ) -> Result<(Vec<(&'t ResourceTemplate, Vec<Stmt>)>, Option<String>), Error> {
@@ -352,8 +322,13 @@ fn choose_scope<'t>(
             .unwrap_or(1)
     };
     let needed = parts_needed(&per_resource);
-    let safety = scope::lake_formation_safety(scope.governance.as_ref(), &catalog.chosen);
-    let n = catalog.tables.len();
+    // Every database an Allow names counts as chosen, not only the catalog statements'
+    // (a Deny on an IAM-governed database the policy also allows would take it away).
+    let stmts: Vec<&Stmt> = per_resource.iter().flat_map(|(_, s)| s).collect();
+    let chosen = scope::chosen(&stmts);
+    let n: BTreeSet<&String> = stmts.iter().flat_map(|s| s.groups.iter().map(|(db, _)| db)).collect();
+    let n = n.len();
+    let safety = scope::lake_formation_safety(scope.governance.as_ref(), &chosen);
     let lf = |deny: &[String]| -> Result<Option<(Vec<(&'t ResourceTemplate, Vec<Stmt>)>, String)>, Error> {
         let rendered = render_all(Some(deny))?;
         if parts_needed(&rendered) > 1 {

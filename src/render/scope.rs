@@ -56,6 +56,31 @@ pub struct Chosen {
     pub partly: BTreeSet<String>,
 }
 
+/// The databases the Allow statements name, from their Glue ARNs: whole where all
+/// tables are allowed (`table/<db>/*`), partly where only the database or some tables are.
+pub fn chosen(stmts: &[&Stmt]) -> Chosen {
+    let mut c = Chosen::default();
+    for s in stmts.iter().filter(|s| !s.deny) {
+        let all = s.fixed.iter().chain(s.groups.iter().flat_map(|(_, rs)| rs));
+        for arn in all.filter(|a| a.contains(":glue:")) {
+            if let Some((_, db)) = arn.split_once(":database/") {
+                c.partly.insert(db.to_string());
+            } else if let Some((db, table)) = arn.split_once(":table/").and_then(|(_, t)| t.split_once('/')) {
+                if table == "*" {
+                    c.whole.insert(db.to_string());
+                } else {
+                    c.partly.insert(db.to_string());
+                }
+            }
+        }
+    }
+    c.whole.remove("*");
+    c.partly.remove("*");
+    let whole = c.whole.clone();
+    c.partly.retain(|d| !whole.contains(d));
+    c
+}
+
 /// Whether lake-formation scope is safe: the databases it must deny, or why it is not.
 pub fn lake_formation_safety(g: Option<&Governance>, chosen: &Chosen) -> Result<Vec<String>, String> {
     let Some(g) = g else { return Err("the catalog's governance was not read".into()) };
@@ -343,6 +368,30 @@ mod tests {
         let kept: Vec<String> = all.iter().filter(|d| !in_two.contains(d)).cloned().collect();
         let after = placed(&kept, &before);
         assert_eq!(after.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [1, 3]);
+    }
+
+    #[test]
+    fn every_database_an_allow_names_counts_as_chosen() {
+        let arn = |r: &str| format!("arn:aws:glue:us-east-1:123456789012:{r}");
+        let explicit = Stmt {
+            sid: "Output".into(),
+            deny: false,
+            actions: vec!["glue:CreateTable".into()],
+            condition: None,
+            fixed: vec![arn("catalog"), arn("database/out"), arn("table/out/*"), arn("database/default")],
+            groups: vec![],
+        };
+        let listed = Stmt {
+            fixed: vec![],
+            groups: vec![("sales".into(), vec![arn("database/sales"), arn("table/sales/orders")])],
+            ..explicit.clone()
+        };
+        let c = chosen(&[&explicit, &listed]);
+        assert_eq!(c.whole, ["out".to_string()].into());
+        assert_eq!(c.partly, ["default".to_string(), "sales".to_string()].into());
+        // So an IAM-governed `default` makes lake-formation scope unsafe, never denied.
+        let g = Governance { iam_governed: ["default".to_string()].into(), ..Governance::default() };
+        assert!(lake_formation_safety(Some(&g), &c).unwrap_err().contains("IAM alone governs default"));
     }
 
     #[test]
