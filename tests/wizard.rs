@@ -8,6 +8,7 @@ use std::time::Instant;
 use support::*;
 
 const DOWN: &str = "\x1b[B";
+const UP: &str = "\x1b[A";
 const ENTER: &str = "\r";
 
 fn spawn(w: &World, args: &[&str]) -> PtySession {
@@ -316,4 +317,66 @@ async fn ctrl_c_at_the_apply_question_leaves_nothing_behind() {
     assert!(!w.dir.path().join("lakepass.yaml").exists());
     assert!(!w.dir.path().join(".lakepass").exists(), "planning took no lock");
     assert!(!w.policy_exists("secoda-glue-policy").await);
+}
+
+/// A catalog too long to scroll: all of it (now and later), or a pattern whose matches
+/// come pre-selected.
+#[tokio::test]
+async fn a_long_database_list_is_narrowed_to_all_or_a_pattern() {
+    let w = World::new().await;
+    let many: Vec<String> = (0..40).map(|i| format!("sales_eu_orders_{i:04}")).collect();
+    w.create_databases(&many, false).await;
+
+    let mut s = spawn(&w, &["wizard"]);
+    answer_until_databases(&mut s);
+    send(&mut s, &format!("sec-7f3a9c21e4b8{ENTER}"));
+    exp(&mut s, "all 43 databases, and any created later");
+    exp(&mut s, "those whose names match a pattern");
+    // With nothing chosen yet, the pattern is where the choice starts.
+    send(&mut s, ENTER);
+    exp(&mut s, "Pattern (* matches any characters)");
+    send(&mut s, &format!("nothing_*{ENTER}"));
+    exp(&mut s, "no database matches \"nothing_*\"");
+    send(&mut s, &format!("sales_eu_orders_000*{ENTER}"));
+    exp(&mut s, "sales_eu_orders_0009");
+    send(&mut s, ENTER);
+    exp(&mut s, "S3 buckets");
+    send(&mut s, &format!("acme-lake{ENTER}"));
+    exp(&mut s, "Athena writes query results");
+    send(&mut s, &format!("acme-athena-results{ENTER}"));
+    exp(&mut s, "Plan: 23 to create");
+    exp(&mut s, "Apply these changes now?");
+    send(&mut s, ENTER);
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 0);
+    let config = std::fs::read_to_string(w.dir.path().join("lakepass.yaml")).unwrap();
+    let picked: Vec<String> = (0..10).map(|i| format!("\"sales_eu_orders_{i:04}\"")).collect();
+    assert!(config.contains(&format!("databases: [{}]", picked.join(","))), "{config}");
+
+    // Again, taking everything: the config says "*", and every database gets its grants.
+    let mut s = spawn(&w, &["wizard"]);
+    exp(&mut s, "Which integration?");
+    send(&mut s, ENTER);
+    exp(&mut s, "Set up access in this account and region?");
+    send(&mut s, ENTER);
+    exp(&mut s, "How should Secoda connect?");
+    send(&mut s, ENTER);
+    exp(&mut s, "Secoda's AWS account ID");
+    send(&mut s, ENTER);
+    exp(&mut s, "External ID");
+    send(&mut s, ENTER);
+    exp(&mut s, "all 43 databases, and any created later");
+    // The re-run starts at "pick" (a list was chosen before); up twice is "all".
+    send(&mut s, &format!("{UP}{UP}{ENTER}"));
+    exp(&mut s, "S3 buckets");
+    send(&mut s, ENTER);
+    exp(&mut s, "Athena writes query results");
+    send(&mut s, ENTER);
+    exp(&mut s, "Apply these changes now?");
+    send(&mut s, ENTER);
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 0);
+    let config = std::fs::read_to_string(w.dir.path().join("lakepass.yaml")).unwrap();
+    assert!(config.contains("databases: \"*\""), "{config}");
+    assert_eq!(w.grants_to(&role_arn("secoda-glue-role")).await.len(), 2 * 43);
 }

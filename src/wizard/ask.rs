@@ -77,9 +77,6 @@ impl Default for Terminal {
     }
 }
 
-/// More options than fit on a screen get a filter first: that is the search.
-const FILTER_ABOVE: usize = 15;
-
 impl Asker for Terminal {
     fn select(&mut self, _: &str, prompt: &str, options: &[(String, String)], default: usize) -> Result<String, Error> {
         let labels: Vec<&str> = options.iter().map(|(_, l)| l.as_str()).collect();
@@ -101,27 +98,13 @@ impl Asker for Terminal {
         checked: &[bool],
         allow_empty: bool,
     ) -> Result<Vec<String>, Error> {
+        // A long list was narrowed before it got here (all of it, or a pattern).
+        let items: Vec<&str> = options.iter().map(String::as_str).collect();
         loop {
-            let mut shown: Vec<usize> = (0..options.len()).collect();
-            if options.len() > FILTER_ABOVE {
-                let filter: String = Input::with_theme(&self.theme)
-                    .with_prompt(format!("{} are available; filter by (empty for all)", options.len()))
-                    .allow_empty(true)
-                    .interact_text()
-                    .map_err(io)?;
-                let f = filter.trim().to_lowercase();
-                shown.retain(|&i| checked[i] || f.is_empty() || options[i].to_lowercase().contains(&f));
-                if shown.is_empty() {
-                    eprintln!("  nothing matches {filter:?}; try again");
-                    continue;
-                }
-            }
-            let items: Vec<&str> = shown.iter().map(|&i| options[i].as_str()).collect();
-            let defaults: Vec<bool> = shown.iter().map(|&i| checked[i]).collect();
             let picked = MultiSelect::with_theme(&self.theme)
                 .with_prompt(prompt)
                 .items(&items)
-                .defaults(&defaults)
+                .defaults(checked)
                 .interact_opt()
                 .map_err(io)?
                 .ok_or_else(cancelled)?;
@@ -129,7 +112,7 @@ impl Asker for Terminal {
                 eprintln!("  choose at least one (space selects, enter confirms)");
                 continue;
             }
-            return Ok(picked.into_iter().map(|i| options[shown[i]].clone()).collect());
+            return Ok(picked.into_iter().map(|i| options[i].clone()).collect());
         }
     }
 

@@ -19,10 +19,11 @@ pub async fn glue_databases(aws: &Aws, caller: &str) -> Result<Vec<String>, Erro
     Ok(names)
 }
 
-/// The buckets the tables of `databases` live in, from their storage locations.
+/// The buckets the tables of `databases` live in, from their storage locations; the
+/// databases are read a bounded number at a time.
 pub async fn table_buckets(aws: &Aws, caller: &str, databases: &[String]) -> Result<Vec<String>, Error> {
-    let mut buckets = BTreeSet::new();
-    for db in databases {
+    use futures_util::{StreamExt, TryStreamExt, stream};
+    let reads = databases.iter().map(|db| async move {
         let pages = aws
             .glue
             .get_tables()
@@ -32,12 +33,16 @@ pub async fn table_buckets(aws: &Aws, caller: &str, databases: &[String]) -> Res
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| classify("glue:GetTables", caller, e))?;
-        for t in pages.iter().flat_map(|p| p.table_list()) {
-            if let Some(b) = t.storage_descriptor().and_then(|s| s.location()).and_then(bucket_of) {
-                buckets.insert(b);
-            }
-        }
-    }
+        let found: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.table_list())
+            .filter_map(|t| t.storage_descriptor().and_then(|s| s.location()).and_then(bucket_of))
+            .collect();
+        Ok::<_, Error>(found)
+    });
+    let found: Vec<Vec<String>> =
+        stream::iter(reads).buffer_unordered(crate::observe::CONCURRENCY).try_collect().await?;
+    let buckets: BTreeSet<String> = found.into_iter().flatten().collect();
     Ok(buckets.into_iter().collect())
 }
 

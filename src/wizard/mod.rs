@@ -17,7 +17,7 @@ use crate::aws::Aws;
 use crate::commands::{self, Global, Loaded};
 use crate::config::{self, Deployment, Project};
 use crate::error::Error;
-use crate::stack::{ParamType, Parameter, Stack, Values, check_value, validate_values};
+use crate::stack::{ALL_DATABASES, ParamType, Parameter, Stack, Values, check_value, validate_values};
 use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -192,7 +192,10 @@ async fn interview(
         .filter(|p| p.kind == ParamType::DatabaseList)
         .flat_map(|p| strings(values.get(&p.name)))
         .collect();
-    for p in stack.parameters.iter().filter(|p| p.kind == ParamType::TableMap) {
+    let everything = stack.parameters.iter().any(|p| {
+        p.kind == ParamType::DatabaseList && values.get(&p.name).and_then(Value::as_str) == Some(ALL_DATABASES)
+    });
+    for p in stack.parameters.iter().filter(|p| p.kind == ParamType::TableMap && !everything) {
         if let Some(Value::Object(map)) = values.get_mut(&p.name) {
             map.retain(|db, _| {
                 let keep = chosen.contains(db);
@@ -207,6 +210,29 @@ async fn interview(
     // Keep what was given, less what no longer applies (defaults stay implicit).
     values.retain(|k, _| checked.contains_key(k));
     Ok(values)
+}
+
+/// Database lists longer than this are narrowed before they are shown.
+const LONG_LIST: usize = 25;
+
+/// Whether `name` matches `pattern`, where `*` stands for any characters.
+fn glob(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || !name[first.len()..].ends_with(last) || name.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(i) => rest = &rest[i + middle.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Whether a parameter's `when` holds for the values so far (defaults filled in).
@@ -261,7 +287,41 @@ async fn ask_one(
                     options.push(c.clone());
                 }
             }
-            let checked: Vec<bool> = options.iter().map(|o| chosen.contains(o)).collect();
+            let mut checked: Vec<bool> = options.iter().map(|o| chosen.contains(o)).collect();
+            // A long list is narrowed first: all of them (now and later), or a pattern.
+            if asker.interactive() && options.len() > LONG_LIST {
+                let was_all = default.as_ref().and_then(Value::as_str) == Some(ALL_DATABASES);
+                let ways = [
+                    ("all".to_string(), format!("all {} databases, and any created later", options.len())),
+                    ("pattern".to_string(), "those whose names match a pattern (e.g. sales_*)".to_string()),
+                    ("pick".to_string(), format!("pick from the list of {}", options.len())),
+                ];
+                let start = if was_all {
+                    0
+                } else if chosen.is_empty() {
+                    1
+                } else {
+                    2
+                };
+                match asker.select(&p.name, &q.prompt, &ways, start)?.as_str() {
+                    "all" => return Ok(json!(ALL_DATABASES)),
+                    "pattern" => {
+                        let any = |pat: &str| {
+                            if options.iter().any(|o| glob(pat, o)) {
+                                Ok(())
+                            } else {
+                                Err(format!("no database matches {pat:?}"))
+                            }
+                        };
+                        let pattern = asker.text(&p.name, "Pattern (* matches any characters)", None, &any)?;
+                        let matching: Vec<String> = options.iter().filter(|o| glob(&pattern, o)).cloned().collect();
+                        // The matches come pre-selected: Enter takes them all.
+                        checked = vec![true; matching.len()];
+                        options = matching;
+                    }
+                    _ => {}
+                }
+            }
             let picked = asker.multi(&p.name, &q.prompt, &options, &checked, p.allow_empty)?;
             check_value(p, &json!(picked), &p.name)?;
             Ok(json!(picked))
@@ -368,6 +428,24 @@ fn generate_external_id() -> Result<String, Error> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::glob;
+
+    #[test]
+    fn patterns_match_as_a_shell_would() {
+        assert!(glob("sales_*", "sales_eu"));
+        assert!(glob("*_eu", "sales_eu"));
+        assert!(glob("s*e*u", "sales_eu"));
+        assert!(glob("*", "anything"));
+        assert!(glob("sales", "sales"));
+        assert!(!glob("sales", "sales_eu"));
+        assert!(!glob("sales_*", "hr"));
+        assert!(!glob("ab*ba", "aba"));
+        assert!(!glob("a*b*c", "acb"));
+    }
 }
 
 #[cfg(test)]
