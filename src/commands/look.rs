@@ -113,15 +113,16 @@ pub(crate) async fn look(
         Some(iam) if guess.as_ref() == Some(&facts) => iam,
         _ => Iam::default(),
     };
-    let mut missing = names.minus(&iam.read);
+    let missing = names.minus(&iam.read);
     // A policy read as unchanged that the final render changes needs its version list
     // after all (to prune before an update, or clear before a delete).
-    for (name, p) in &iam.policies {
-        if p.versions.len() == 1 && names.wanted.get(name) != Some(&p.document) {
-            missing.policies.insert(name.clone());
-            missing.wanted.remove(name);
-        }
-    }
+    let changing: BTreeSet<String> = iam
+        .policies
+        .iter()
+        .filter(|(name, p)| p.versions.len() == 1 && names.wanted.get(*name) != Some(&p.document))
+        .map(|(name, _)| name.clone())
+        .collect();
+    observe::complete_versions(aws, &mut iam, &changing).await.map_err(|e| e.for_caller(&caller))?;
     if !missing.is_empty() {
         iam.merge(observe::read_iam(aws, &facts, &missing).await.map_err(|e| e.for_caller(&caller))?);
     }

@@ -156,20 +156,10 @@ async fn policy(
     let versions = if wanted == Some(&document) {
         vec![(default.clone(), true)]
     } else {
-        let listed = absent(aws.iam.list_policy_versions().policy_arn(&arn).send().await, "iam:ListPolicyVersions")?;
-        let mut versions: Vec<_> = listed
-            .iter()
-            .flat_map(|l| l.versions())
-            .map(|v| {
-                (
-                    v.create_date().map(|d| (d.secs(), d.subsec_nanos())),
-                    v.version_id().unwrap_or_default().to_string(),
-                    v.is_default_version(),
-                )
-            })
-            .collect();
-        versions.sort_by_key(|(date, id, _)| (*date, id.trim_start_matches('v').parse::<u64>().unwrap_or(0)));
-        versions.into_iter().map(|(_, id, d)| (id, d)).collect()
+        match list_versions(aws, &arn).await? {
+            Some(v) => v,
+            None => return Ok(None),
+        }
     };
     Ok(Some(PolicyObs {
         arn,
@@ -178,6 +168,50 @@ async fn policy(
         versions,
         owner: p.and_then(|p| tag(p.tags(), OWNER_TAG)),
     }))
+}
+
+/// A policy's versions, oldest first, as `(id, is_default)`.
+type Versions = Vec<(String, bool)>;
+
+/// A policy's versions; None if it is gone.
+async fn list_versions(aws: &Aws, arn: &str) -> Result<Option<Versions>, Error> {
+    let listed = absent(aws.iam.list_policy_versions().policy_arn(arn).send().await, "iam:ListPolicyVersions")?;
+    let Some(listed) = listed else { return Ok(None) };
+    let mut versions: Vec<_> = listed
+        .versions()
+        .iter()
+        .map(|v| {
+            (
+                v.create_date().map(|d| (d.secs(), d.subsec_nanos())),
+                v.version_id().unwrap_or_default().to_string(),
+                v.is_default_version(),
+            )
+        })
+        .collect();
+    versions.sort_by_key(|(date, id, _)| (*date, id.trim_start_matches('v').parse::<u64>().unwrap_or(0)));
+    Ok(Some(versions.into_iter().map(|(_, id, d)| (id, d)).collect()))
+}
+
+/// Completes the version lists of `policies` (read as unchanged, without one).
+pub async fn complete_versions(aws: &Aws, iam: &mut Iam, policies: &BTreeSet<String>) -> Result<(), Error> {
+    let targets: Vec<(String, String)> =
+        policies.iter().filter_map(|n| iam.policies.get(n).map(|p| (n.clone(), p.arn.clone()))).collect();
+    let reads = targets.into_iter().map(|(n, arn)| async move { Ok::<_, Error>((n, list_versions(aws, &arn).await?)) });
+    let lists: Vec<(String, Option<Versions>)> =
+        stream::iter(reads).buffer_unordered(CONCURRENCY).try_collect().await?;
+    for (name, versions) in lists {
+        match versions {
+            Some(v) => {
+                if let Some(p) = iam.policies.get_mut(&name) {
+                    p.versions = v;
+                }
+            }
+            None => {
+                iam.policies.remove(&name);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn role(aws: &Aws, name: &str) -> Result<Option<PrincipalObs>, Error> {

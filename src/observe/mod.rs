@@ -28,6 +28,11 @@ pub async fn read_catalog(aws: &Aws, listed: &BTreeSet<String>) -> Result<Catalo
     catalog::read(aws, listed).await
 }
 
+/// Completes the version lists of policies read as unchanged that turn out to change.
+pub async fn complete_versions(aws: &Aws, iam: &mut Iam, policies: &BTreeSet<String>) -> Result<(), Error> {
+    iam::complete_versions(aws, iam, policies).await
+}
+
 /// Reads the IAM resources `names` names.
 pub async fn read_iam(aws: &Aws, facts: &Facts, names: &Names) -> Result<Iam, Error> {
     iam::read(aws, facts, names).await
