@@ -120,8 +120,16 @@ async fn where_iam_governs_the_scope_is_split_within_iams_limits_and_too_many_is
     let allowed = resources(&docs, "Allow");
     assert!(!reaches(&allowed, "hr") && !reaches(&allowed, &all[300]), "no Allow reaches an unchosen database");
     assert!(chosen.iter().all(|db| allowed.contains(&glue(&format!("database/{db}")))));
+    w.proxy.clear();
     let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{}", again.stdout.lines().take(20).collect::<Vec<_>>().join("\n"));
+    // A no-change re-plan reads each policy once, at its recorded version, and lists
+    // neither versions nor databases one by one.
+    let calls = w.proxy.actions();
+    let count = |a: &str| calls.iter().filter(|c| *c == a).count();
+    assert_eq!((count("iam:GetPolicy"), count("iam:GetPolicyVersion")), (docs.len(), docs.len()), "{calls:?}");
+    assert_eq!(count("iam:ListPolicyVersions") + count("glue:GetDatabase") + count("glue:GetTables"), 0, "{calls:?}");
+    assert!(calls.len() <= docs.len() * 2 + 10, "{} calls: {calls:?}", calls.len());
 
     // A thousand would need more policies than a role may carry: refused, nothing changed.
     let before = (w.role_policies("secoda-glue-role").await, w.grants().await.len());
@@ -201,4 +209,15 @@ async fn interrupted_at_any_change_of_a_multi_policy_apply_the_next_run_converge
             assert_eq!(w.policy_versions(&p).await, 1, "crash after {crash_after}: {p}");
         }
     }
+}
+
+#[tokio::test]
+async fn every_database_with_a_table_list_grants_just_the_listed_tables_there() {
+    let w = World::new().await;
+    deployment(&w, "\"*\"\n      tables: {sales: [orders]}");
+    w.run(&["provision", "--yes"]).ok();
+    let held: Vec<String> = w.grants_to(&role_arn("secoda-glue-role")).await.into_iter().map(|(r, _)| r).collect();
+    assert!(held.contains(&"table/sales/orders".to_string()), "{held:?}");
+    assert!(!held.contains(&"table/sales/*".to_string()), "{held:?}");
+    assert!(held.contains(&"table/finance/*".to_string()), "{held:?}");
 }

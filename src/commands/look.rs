@@ -61,9 +61,12 @@ pub(crate) async fn look(
             _ => None,
         })
         .collect();
-    // A policy whose document is still the one last applied needs no version list.
+    // Round one reads what the state records (a policy whose document is still the one
+    // last applied needs no version list); only a first run reads what the first render
+    // names (its policy names may change with the final render's scope).
     let applied: Vec<Resource> = state.resources.values().map(|o| o.resource.clone()).collect();
-    let early_names = observe::names(&super::observe_items(&first, state), state, &applied);
+    let early_items = if applied.is_empty() { first.clone() } else { applied.clone() };
+    let early_names = observe::names(&early_items, state, &applied);
     let early = async {
         match &guess {
             Some(f) => observe::read_iam(aws, f, &early_names).await.map(Some),
@@ -74,7 +77,7 @@ pub(crate) async fn look(
     let (facts, caller) = who?;
     super::check_account(&loaded.name, &loaded.deployment, &facts, &caller)?;
     super::check_state(state, &loaded.name, &loaded.stack.name, &facts, state_path)?;
-    let catalog = catalog.map_err(|e| e.for_caller(&caller))?;
+    let mut catalog = catalog.map_err(|e| e.for_caller(&caller))?;
     let early = early.map_err(|e| e.for_caller(&caller))?;
 
     let scope = ScopeInput {
@@ -106,6 +109,16 @@ pub(crate) async fn look(
         }
         None => (Vec::new(), None),
     };
+    // Tables of databases the first render could not name (databases: "*").
+    let unlisted: BTreeSet<String> = candidates
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Grant { target: LfTarget::Table { database, .. }, .. } => Some(database.clone()),
+            _ => None,
+        })
+        .filter(|db| !listed.contains(db) && catalog.databases.contains_key(db))
+        .collect();
+    observe::read_tables(aws, &mut catalog, &unlisted).await.map_err(|e| e.for_caller(&caller))?;
     let desired = if teardown { Vec::new() } else { candidates.clone() };
     let items = super::observe_items(&candidates, state);
     let names = observe::names(&items, state, &desired);

@@ -30,6 +30,8 @@ pub struct Catalog {
     pub grants: Vec<Grant>,
     /// Registered locations in hybrid access mode.
     pub hybrid_locations: Vec<String>,
+    /// Principal → indexes of its grants in `grants`.
+    by_principal: BTreeMap<String, Vec<usize>>,
 }
 
 /// One grant as ListPermissions returns it.
@@ -42,6 +44,21 @@ pub struct Grant {
 }
 
 impl Catalog {
+    pub fn new(
+        databases: BTreeMap<String, bool>,
+        tables: BTreeMap<String, BTreeSet<String>>,
+        admins: Vec<String>,
+        defaults_open: bool,
+        grants: Vec<Grant>,
+        hybrid_locations: Vec<String>,
+    ) -> Catalog {
+        let mut by_principal: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, g) in grants.iter().enumerate() {
+            by_principal.entry(g.principal.clone()).or_default().push(i);
+        }
+        Catalog { databases, tables, admins, defaults_open, grants, hybrid_locations, by_principal }
+    }
+
     /// Databases where IAM alone decides access: an `IAM_ALLOWED_PRINCIPALS` grant on the
     /// database or any of its tables, or in its defaults for new tables.
     pub fn iam_governed(&self) -> BTreeSet<String> {
@@ -79,7 +96,8 @@ impl Catalog {
     pub fn held(&self, principal: &str, target: &LfTarget) -> (BTreeSet<String>, BTreeSet<String>) {
         let mut held = BTreeSet::new();
         let mut grantable = BTreeSet::new();
-        for g in self.grants.iter().filter(|g| g.principal == principal && matches_target(&g.resource, target)) {
+        let mine = self.by_principal.get(principal).into_iter().flatten().map(|i| &self.grants[*i]);
+        for g in mine.filter(|g| matches_target(&g.resource, target)) {
             held.extend(g.permissions.iter().cloned());
             grantable.extend(g.grantable.iter().cloned());
         }
@@ -132,7 +150,7 @@ pub async fn read(aws: &Aws, listed: &BTreeSet<String>) -> Result<Catalog, Error
     let (admins, defaults_open) = settings;
     let mut grants = db_grants;
     grants.extend(table_grants);
-    Ok(Catalog { databases, tables, admins, defaults_open, grants, hybrid_locations: locations })
+    Ok(Catalog::new(databases, tables, admins, defaults_open, grants, locations))
 }
 
 async fn databases(aws: &Aws) -> Result<BTreeMap<String, bool>, Error> {
@@ -231,7 +249,7 @@ async fn hybrid_locations(aws: &Aws) -> Result<Vec<String>, Error> {
 
 /// The tables of each listed database, a bounded number of databases at a time. A
 /// database that does not exist has no entry (the catalog check names it).
-async fn tables(aws: &Aws, listed: &BTreeSet<String>) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
+pub async fn tables(aws: &Aws, listed: &BTreeSet<String>) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
     let reads = listed.iter().map(|db| async move {
         let pages: Result<Vec<_>, _> =
             aws.glue.get_tables().database_name(db).into_paginator().send().try_collect().await;

@@ -28,6 +28,14 @@ pub async fn read_catalog(aws: &Aws, listed: &BTreeSet<String>) -> Result<Catalo
     catalog::read(aws, listed).await
 }
 
+/// Reads the tables of more databases into `catalog` (those a first guess missed).
+pub async fn read_tables(aws: &Aws, catalog: &mut Catalog, databases: &BTreeSet<String>) -> Result<(), Error> {
+    if !databases.is_empty() {
+        catalog.tables.extend(catalog::tables(aws, databases).await?);
+    }
+    Ok(())
+}
+
 /// Completes the version lists of policies read as unchanged that turn out to change.
 pub async fn complete_versions(aws: &Aws, iam: &mut Iam, policies: &BTreeSet<String>) -> Result<(), Error> {
     iam::complete_versions(aws, iam, policies).await

@@ -141,39 +141,58 @@ pub fn part_name(name: &str, k: usize) -> String {
     if k == 1 { name.to_string() } else { format!("{name}-{k}") }
 }
 
-/// One policy being filled: per statement, its resources; and its size.
+/// One policy being filled: per statement, its resources, with their count and the
+/// characters they add (each ARN quoted), so that its size is known without rendering it.
+#[derive(Clone)]
 struct Part {
     resources: Vec<Vec<String>>,
+    count: Vec<usize>,
+    chars: Vec<usize>,
     groups: Vec<String>,
+}
+
+/// The sizes that do not depend on the resources: each statement without resources, and
+/// the document without statements.
+struct Skeleton {
+    statements: Vec<usize>,
+    envelope: usize,
 }
 
 impl Part {
     fn new(n: usize) -> Part {
-        Part { resources: vec![Vec::new(); n], groups: Vec::new() }
+        Part { resources: vec![Vec::new(); n], count: vec![0; n], chars: vec![0; n], groups: Vec::new() }
     }
 
-    fn size(&self, skeletons: &[usize]) -> usize {
-        // {"Statement":[...],"Version":"2012-10-17"}
-        let envelope = compact_len(&document(Vec::new()));
+    /// Characters of the document (an upper bound: IAM's dedup only makes it smaller).
+    fn size(&self, sk: &Skeleton) -> usize {
+        let mut total = sk.envelope;
         let mut present = 0;
-        let mut total = envelope;
-        for (i, rs) in self.resources.iter().enumerate() {
-            if rs.is_empty() {
-                continue;
+        for i in 0..self.count.len() {
+            if self.count[i] > 0 {
+                present += 1;
+                total += sk.statements[i] + self.chars[i] + self.count[i] - 1;
             }
-            present += 1;
-            let unique: BTreeSet<&String> = rs.iter().collect();
-            total += skeletons[i] + unique.iter().map(|r| r.len() + 2).sum::<usize>() + unique.len() - 1;
         }
         total + present.max(1) - 1
     }
 
-    fn with(&self, group: &[(usize, Vec<String>)]) -> Part {
-        let mut p = Part { resources: self.resources.clone(), groups: self.groups.clone() };
+    fn add(&mut self, group: &[(usize, Vec<String>)]) {
         for (i, rs) in group {
-            p.resources[*i].extend(rs.iter().cloned());
+            self.count[*i] += rs.len();
+            self.chars[*i] += rs.iter().map(|r| r.len() + 2).sum::<usize>();
+            self.resources[*i].extend(rs.iter().cloned());
         }
-        p
+    }
+
+    /// Whether `group` fits, without changing the part.
+    fn fits(&self, group: &[(usize, Vec<String>)], sk: &Skeleton) -> bool {
+        let mut trial =
+            Part { resources: Vec::new(), count: self.count.clone(), chars: self.chars.clone(), groups: Vec::new() };
+        for (i, rs) in group {
+            trial.count[*i] += rs.len();
+            trial.chars[*i] += rs.iter().map(|r| r.len() + 2).sum::<usize>();
+        }
+        trial.size(sk) <= MANAGED_POLICY_LIMIT
     }
 
     fn document(&self, stmts: &[Stmt]) -> Value {
@@ -213,13 +232,14 @@ pub fn previous_parts(name: &str, previous: &BTreeMap<String, Value>) -> BTreeMa
 /// (part number, document), or the size of the fixed part when even that does not fit.
 pub fn place(stmts: &[Stmt], before: &BTreeMap<String, usize>) -> Result<Vec<(usize, Value)>, usize> {
     let n = stmts.len();
-    let skeletons: Vec<usize> = stmts.iter().map(Stmt::skeleton).collect();
+    let sk = Skeleton {
+        statements: stmts.iter().map(Stmt::skeleton).collect(),
+        envelope: compact_len(&document(Vec::new())),
+    };
     let mut base = Part::new(n);
-    for (i, s) in stmts.iter().enumerate() {
-        base.resources[i].extend(s.fixed.iter().cloned());
-    }
-    let base_size = base.size(&skeletons);
-    if base_size > MANAGED_POLICY_LIMIT {
+    let fixed: Vec<(usize, Vec<String>)> = stmts.iter().enumerate().map(|(i, s)| (i, s.fixed.clone())).collect();
+    base.add(&fixed);
+    if base.size(&sk) > MANAGED_POLICY_LIMIT {
         return Err(compact_len(&base.document(stmts)));
     }
     // Each database's resources across statements, in database order.
@@ -231,16 +251,14 @@ pub fn place(stmts: &[Stmt], before: &BTreeMap<String, usize>) -> Result<Vec<(us
     }
     let mut parts: BTreeMap<usize, Part> = BTreeMap::new();
     parts.insert(1, base);
-    let fits = |p: &Part| p.size(&skeletons) <= MANAGED_POLICY_LIMIT;
     // Databases where they were, while they fit there; the rest, first fit.
     let mut queue = Vec::new();
     for (db, group) in &groups {
         match before.get(db) {
             Some(k) => {
                 let part = parts.entry(*k).or_insert_with(|| Part::new(n));
-                let grown = part.with(group);
-                if fits(&grown) {
-                    *part = grown;
+                if part.fits(group, &sk) {
+                    part.add(group);
                     part.groups.push(db.clone());
                 } else {
                     queue.push(db);
@@ -251,28 +269,34 @@ pub fn place(stmts: &[Stmt], before: &BTreeMap<String, usize>) -> Result<Vec<(us
     }
     for db in queue {
         let group = &groups[db];
-        let slot = parts.iter().find(|(_, p)| fits(&p.with(group))).map(|(k, _)| *k);
-        let k = match slot {
+        let k = match parts.iter().find(|(_, p)| p.fits(group, &sk)).map(|(k, _)| *k) {
             Some(k) => k,
             None => {
-                let k = (2..).find(|k| !parts.contains_key(k)).expect("a free number");
-                let fresh = Part::new(n).with(group);
-                if !fits(&fresh) {
-                    return Err(fresh.size(&skeletons));
+                let fresh = Part::new(n);
+                if !fresh.fits(group, &sk) {
+                    let mut alone = fresh;
+                    alone.add(group);
+                    return Err(alone.size(&sk));
                 }
-                parts.insert(k, Part::new(n));
+                let k = (2..).find(|k| !parts.contains_key(k)).expect("a free number");
+                parts.insert(k, fresh);
                 k
             }
         };
         let part = parts.get_mut(&k).expect("chosen above");
-        *part = part.with(group);
+        part.add(group);
         part.groups.push(db.clone());
     }
-    Ok(parts
+    let placed: Vec<(usize, Value)> = parts
         .into_iter()
         .filter(|(k, p)| *k == 1 || !p.groups.is_empty())
         .map(|(k, p)| (k, p.document(stmts)))
-        .collect())
+        .collect();
+    // The estimate is an upper bound; the documents themselves are the proof.
+    if let Some(size) = placed.iter().map(|(_, d)| compact_len(d)).find(|s| *s > MANAGED_POLICY_LIMIT) {
+        return Err(size);
+    }
+    Ok(placed)
 }
 
 #[cfg(test)]
