@@ -124,9 +124,9 @@ fn crash_point() {
     }
 }
 
-/// Applies `plan`, saving `state` after every action that succeeds. What the run produced
-/// for the user (a new key's secret) is in `applied` even when a later step fails, so the
-/// caller can still hand it over.
+/// Applies `plan`, saving `state` after every action that succeeds. A new key's secret is
+/// handed over (through `cx.handover`) the moment the key exists; `applied` says where it
+/// went, even when a later step fails.
 pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &mut Applied) -> Result<(), Error> {
     // Before creating anything, say what: a crash then leaves resources this state can
     // still prove its own.
@@ -391,6 +391,29 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
         }
         Step::MarkLiveKey { user, id } => tag_key(cx, user, &KeyTag::live(id)).await?,
         Step::DeleteAccessKey { user, id } => delete_key(cx, user, id).await?,
+        Step::DeleteInlinePolicy { principal, name } => {
+            let gone = match principal {
+                Principal::Role(n) => iam
+                    .delete_role_policy()
+                    .role_name(n)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .err()
+                    .map(|e| if is_not_found(&e) { None } else { Some(classify("iam:DeleteRolePolicy", c, e)) }),
+                Principal::User(n) => iam
+                    .delete_user_policy()
+                    .user_name(n)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .err()
+                    .map(|e| if is_not_found(&e) { None } else { Some(classify("iam:DeleteUserPolicy", c, e)) }),
+            };
+            if let Some(Some(e)) = gone {
+                return Err(e);
+            }
+        }
         Step::Tag { resource, arn_or_name } => {
             let t = Some(tags(cx));
             match resource.split('/').next().unwrap_or_default() {

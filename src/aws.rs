@@ -119,8 +119,17 @@ impl Aws {
 
     /// Who is calling, and the account facts every ARN is built from.
     pub async fn whoami(&self) -> Result<(Facts, String), Error> {
-        let out =
-            self.sts.get_caller_identity().send().await.map_err(|e| classify("sts:GetCallerIdentity", "you", e))?;
+        // The first call: where AWS cannot be reached at all, say so in seconds, not
+        // after the full retry budget.
+        let quick = aws_sdk_sts::config::Builder::default().retry_config(RetryConfig::standard().with_max_attempts(3));
+        let out = self
+            .sts
+            .get_caller_identity()
+            .customize()
+            .config_override(quick)
+            .send()
+            .await
+            .map_err(|e| classify("sts:GetCallerIdentity", "you", e))?;
         let arn = out.arn().unwrap_or_default().to_string();
         let account = out.account().unwrap_or_default().to_string();
         let partition = arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string();
@@ -248,8 +257,24 @@ where
             if let Some(c) = credentials_error(&e) {
                 return c;
             }
-            let text = DisplayErrorContext(&e).to_string();
-            Error::Aws { action: action.to_string(), message: first_line(&text) }
+            // The SDK's own account of it is for -v; the user gets what happened.
+            tracing::debug!(action, error = %DisplayErrorContext(&e), "AWS call failed");
+            let problem = match &e {
+                SdkError::DispatchFailure(d) if d.is_timeout() => "timed out before AWS answered".to_string(),
+                SdkError::DispatchFailure(d) if d.is_io() => {
+                    "could not connect to AWS (the connection was refused or dropped)".to_string()
+                }
+                SdkError::DispatchFailure(_) => "could not send the request to AWS".to_string(),
+                SdkError::TimeoutError(_) => "timed out before AWS answered".to_string(),
+                SdkError::ConstructionFailure(_) => "could not build the request".to_string(),
+                _ => match status {
+                    Some(s) => {
+                        format!("got HTTP {s} with a body that is not an AWS answer (a proxy or firewall in between?)")
+                    }
+                    None => "got an answer that is not AWS's".to_string(),
+                },
+            };
+            Error::Unreachable { action: action.to_string(), problem }
         }
     }
 }

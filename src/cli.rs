@@ -137,6 +137,11 @@ pub struct TeardownArgs {
     /// records (after the state was lost).
     #[arg(long)]
     pub adopt: bool,
+
+    /// Detach policies others attached to the role or user (and delete its inline
+    /// policies) so that it can be deleted; without this, teardown stops and names them.
+    #[arg(long)]
+    pub detach_foreign: bool,
 }
 
 #[cfg(test)]

@@ -46,6 +46,9 @@ pub enum Error {
     #[error("AWS refused {action}: access denied for {caller}")]
     AccessDenied { action: String, caller: String, detail: String },
 
+    #[error("AWS call {action} {problem}")]
+    Unreachable { action: String, problem: String },
+
     #[error("AWS call {action} failed: {message}")]
     Aws { action: String, message: String },
 
@@ -125,6 +128,7 @@ impl Error {
             Error::AccessDenied { detail, .. } => format!(
                 "the identity running lakepass needs this permission ({detail}); run lakepass as an administrator of IAM and Lake Formation, or ask one to grant it"
             ),
+            Error::Unreachable { .. } => "check the network and any proxy (HTTPS_PROXY), the region (--region or the deployment's region), and AWS_ENDPOINT_URL if it is set; -v shows the SDK's detail".into(),
             Error::NotOwned { .. } => "choose another name in the deployment's values, or pass --adopt to take the existing resources over deliberately (lakepass will then manage and, on teardown, delete them)".into(),
             Error::CannotGrant { caller, .. } => format!(
                 "make {caller} a data lake administrator (Lake Formation console, Administrative roles and tasks), or have an administrator grant it these permissions with grant option"

@@ -43,7 +43,11 @@ fn main() {
                 commands::provision(&global, &opts).await
             }
             Command::Teardown(a) => {
-                commands::teardown(&global, &TeardownOpts { plan_only: a.plan, yes: a.yes, adopt: a.adopt }).await
+                commands::teardown(
+                    &global,
+                    &TeardownOpts { plan_only: a.plan, yes: a.yes, adopt: a.adopt, detach_foreign: a.detach_foreign },
+                )
+                .await
             }
             Command::Status => commands::status(&global).await,
             Command::Wizard(a) => {

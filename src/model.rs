@@ -30,7 +30,7 @@ impl Principal {
         }
     }
 
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             Principal::Role(_) => "role",
             Principal::User(_) => "user",

@@ -43,6 +43,10 @@ async fn bad_input_names_the_field_and_changes_nothing() {
             ),
             "deployments.secoda.account is \"12345\", not a 12-digit AWS account id",
         ),
+        (
+            with_value("vendor_account: \"123456789012\""),
+            "values.vendor_account is 123456789012, the account lakepass runs in",
+        ),
         (with_value("databse: [sales]"), "deployments.secoda.values.databse"),
         (
             ROLE_VALUES.replace("athena_output_bucket: acme-athena-results", ""),
@@ -288,4 +292,25 @@ async fn thirty_percent_throttled_or_failing_calls_still_finish_with_default_ret
     default_retries(&["teardown", "--yes"]).ok();
     w.proxy.inject_faults(0.0, 1);
     assert_eq!(snapshot(&w).await, "[]");
+}
+
+#[tokio::test]
+async fn an_endpoint_nobody_answers_is_one_line_and_a_hint_in_seconds() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut cmd = w.command(&["provision", "--plan"]);
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{closed}")).env_remove("AWS_MAX_ATTEMPTS");
+    let started = std::time::Instant::now();
+    let run = run(cmd, &w.emu).fails();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some("error: AWS call sts:GetCallerIdentity could not connect to AWS (the connection was refused or dropped)"),
+        "{}",
+        run.stderr
+    );
+    assert!(lines.len() == 2 && lines[1].starts_with("  hint: check the network"), "{}", run.stderr);
+    assert!(!run.stderr.contains("DispatchFailure") && !run.stderr.contains("Error {"), "{}", run.stderr);
+    eprintln!("gave up after {:?}", started.elapsed());
 }

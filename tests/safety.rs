@@ -218,3 +218,41 @@ async fn a_role_carrying_our_tag_and_other_policies_is_never_made_to_trust_the_v
     );
     assert!(!w.policy_exists("secoda-glue-policy").await, "nothing created before the refusal");
 }
+
+#[tokio::test]
+async fn teardown_names_policies_others_put_on_our_role_and_detaches_them_only_when_told() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    let ec2 = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}"#;
+    let p = w.aws.iam.create_policy().policy_name("ec2-admin").policy_document(ec2).send().await.unwrap();
+    let ec2_arn = p.policy().unwrap().arn().unwrap().to_string();
+    w.aws.iam.attach_role_policy().role_name("secoda-glue-role").policy_arn(&ec2_arn).send().await.unwrap();
+    let iam = &w.aws.iam;
+    iam.put_role_policy().role_name("secoda-glue-role").policy_name("extra").policy_document(ec2).send().await.unwrap();
+
+    // The plan and status show them.
+    let plan = w.run(&["provision", "--plan"]).ok();
+    assert!(
+        plan.stdout.contains(&format!(
+            "role secoda-glue-role carries policies lakepass did not attach ({ec2_arn}, inline policy extra)"
+        )),
+        "{}",
+        plan.stdout
+    );
+
+    let refused = w.run(&["teardown", "--yes"]).fails();
+    assert!(
+        refused.stderr.contains(&format!("carries policies lakepass did not attach ({ec2_arn}, inline policy extra)")),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--detach-foreign"), "{}", refused.stderr);
+    assert!(w.role("secoda-glue-role").await.is_some());
+    assert_eq!(w.grants_to(&role_arn("secoda-glue-role")).await.len(), 4, "nothing changed");
+
+    w.run(&["teardown", "--yes", "--detach-foreign"]).ok();
+    assert!(w.role("secoda-glue-role").await.is_none());
+    assert!(w.policy_exists("ec2-admin").await, "detached, never deleted");
+    assert!(!w.policy_exists("secoda-glue-policy").await);
+}

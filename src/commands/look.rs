@@ -54,13 +54,6 @@ pub(crate) async fn look(
         .map(|v| expand_all_databases(&loaded.stack, v, None))
         .and_then(|v| render(&loaded.stack, &v, &early_facts, &loaded.name).ok())
         .unwrap_or_default();
-    let listed: BTreeSet<String> = first
-        .iter()
-        .filter_map(|r| match r {
-            Resource::Grant { target: LfTarget::Table { database, .. }, .. } => Some(database.clone()),
-            _ => None,
-        })
-        .collect();
     // Round one reads what the state records (a policy whose document is still the one
     // last applied needs no version list); only a first run reads what the first render
     // names (its policy names may change with the final render's scope).
@@ -73,7 +66,7 @@ pub(crate) async fn look(
             None => Ok(None),
         }
     };
-    let (who, catalog, early) = tokio::join!(aws.whoami(), observe::read_catalog(aws, &listed), early);
+    let (who, catalog, early) = tokio::join!(aws.whoami(), observe::read_catalog(aws), early);
     let (facts, caller) = who?;
     super::check_account(&loaded.name, &loaded.deployment, &facts, &caller)?;
     super::check_state(state, &loaded.name, &loaded.stack.name, &facts, state_path)?;
@@ -109,16 +102,6 @@ pub(crate) async fn look(
         }
         None => (Vec::new(), None),
     };
-    // Tables of databases the first render could not name (databases: "*").
-    let unlisted: BTreeSet<String> = candidates
-        .iter()
-        .filter_map(|r| match r {
-            Resource::Grant { target: LfTarget::Table { database, .. }, .. } => Some(database.clone()),
-            _ => None,
-        })
-        .filter(|db| !listed.contains(db) && catalog.databases.contains_key(db))
-        .collect();
-    observe::read_tables(aws, &mut catalog, &unlisted).await.map_err(|e| e.for_caller(&caller))?;
     let desired = if teardown { Vec::new() } else { candidates.clone() };
     let items = super::observe_items(&candidates, state);
     let names = observe::names(&items, state, &desired);
@@ -139,7 +122,28 @@ pub(crate) async fn look(
     if !missing.is_empty() {
         iam.merge(observe::read_iam(aws, &facts, &missing).await.map_err(|e| e.for_caller(&caller))?);
     }
-    let observed = observe::assemble(&catalog, iam, &facts, &items, &desired);
+    // The grants still to make, and the tables of their databases: only there does the
+    // catalog have to prove that a table exists (the emulator grants on anything).
+    let to_make: Vec<Resource> = desired
+        .iter()
+        .filter(|r| match r {
+            Resource::Grant { principal, target, permissions } => {
+                !permissions.is_subset(&catalog.held(&principal.arn(&facts), target).0)
+            }
+            _ => false,
+        })
+        .cloned()
+        .collect();
+    let tables_needed: BTreeSet<String> = to_make
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Grant { target: LfTarget::Table { database, .. }, .. } => Some(database.clone()),
+            _ => None,
+        })
+        .filter(|db| catalog.databases.contains_key(db))
+        .collect();
+    observe::read_tables(aws, &mut catalog, &tables_needed).await.map_err(|e| e.for_caller(&caller))?;
+    let observed = observe::assemble(&catalog, iam, &facts, &items, &desired, &to_make);
     Ok(Looked { facts, caller, catalog, desired, candidates, observed, scope: scope_note })
 }
 

@@ -65,6 +65,8 @@ pub struct TeardownOpts {
     pub yes: bool,
     /// Also remove resources carrying this deployment's tag that no state records.
     pub adopt: bool,
+    /// Take off policies others put on the role or user before deleting it.
+    pub detach_foreign: bool,
 }
 
 /// A deployment loaded and checked, not yet connected.

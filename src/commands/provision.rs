@@ -117,6 +117,7 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
         state: &state,
         adopt,
         policy_quota: loaded.deployment.managed_policy_quota.unwrap_or(plan::DEFAULT_POLICY_QUOTA),
+        detach_foreign: false,
     })?;
     let mut plan = plan;
     if let Some(note) = scope {

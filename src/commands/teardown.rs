@@ -32,6 +32,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         state: &owned,
         adopt: false,
         policy_quota: loaded.deployment.managed_policy_quota.unwrap_or(plan::DEFAULT_POLICY_QUOTA),
+        detach_foreign: o.detach_foreign,
     })?;
     for a in &mut plan.actions {
         a.reason = format!("created by lakepass for deployment {}", loaded.name);

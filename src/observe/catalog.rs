@@ -1,5 +1,5 @@
 //! The catalog as Lake Formation and Glue see it, read once per run with list calls: every
-//! database, the tables of databases whose tables are listed, the data lake settings,
+//! database, the tables of databases with table grants to make, the data lake settings,
 //! every grant on databases and tables, and the registered locations. From these come
 //! the catalog checks, the observed grants and the governance facts that choose the IAM
 //! scope, without one call per database.
@@ -72,16 +72,17 @@ impl Catalog {
         out
     }
 
-    /// What is missing from the catalog among `targets`.
-    pub fn missing(&self, targets: &BTreeSet<LfTarget>) -> Vec<String> {
+    /// What is missing from the catalog: the databases of `targets`, and the tables of
+    /// `tables` (whose table lists were read).
+    pub fn missing(&self, targets: &BTreeSet<LfTarget>, tables: &BTreeSet<LfTarget>) -> Vec<String> {
         let mut missing = Vec::new();
-        let databases: BTreeSet<&str> = targets.iter().map(LfTarget::database).collect();
+        let databases: BTreeSet<&str> = targets.iter().chain(tables).map(LfTarget::database).collect();
         for db in &databases {
             if !self.databases.contains_key(*db) {
                 missing.push(format!("database {db}"));
             }
         }
-        for t in targets {
+        for t in tables {
             if let LfTarget::Table { database, table } = t
                 && self.databases.contains_key(database)
                 && !self.tables.get(database).is_some_and(|ts| ts.contains(table))
@@ -136,17 +137,17 @@ pub fn matches_target(r: &lft::Resource, target: &LfTarget) -> bool {
     }
 }
 
-/// Reads the catalog: all of it at once, concurrently. `listed` are the databases whose
-/// tables are needed (those with a table list).
-pub async fn read(aws: &Aws, listed: &BTreeSet<String>) -> Result<Catalog, Error> {
-    let (databases, settings, db_grants, table_grants, locations, tables) = tokio::try_join!(
+/// Reads the catalog: all of it at once, concurrently; table lists are read later, only
+/// where grants on listed tables are still to make.
+pub async fn read(aws: &Aws) -> Result<Catalog, Error> {
+    let (databases, settings, db_grants, table_grants, locations) = tokio::try_join!(
         databases(aws),
         settings(aws),
         list_permissions(aws, "DATABASE"),
         list_permissions(aws, "TABLE"),
         hybrid_locations(aws),
-        tables(aws, listed),
     )?;
+    let tables = BTreeMap::new();
     let (admins, defaults_open) = settings;
     let mut grants = db_grants;
     grants.extend(table_grants);

@@ -23,12 +23,12 @@ use std::collections::{BTreeMap, BTreeSet};
 /// round trip, few enough not to be throttled for it.
 pub const CONCURRENCY: usize = 16;
 
-/// Reads the catalog (see [`Catalog`]); `listed` are the databases whose tables are needed.
-pub async fn read_catalog(aws: &Aws, listed: &BTreeSet<String>) -> Result<Catalog, Error> {
-    catalog::read(aws, listed).await
+/// Reads the catalog (see [`Catalog`]), without any table list (see [`read_tables`]).
+pub async fn read_catalog(aws: &Aws) -> Result<Catalog, Error> {
+    catalog::read(aws).await
 }
 
-/// Reads the tables of more databases into `catalog` (those a first guess missed).
+/// Reads the tables of `databases` into `catalog`: those with table grants to make.
 pub async fn read_tables(aws: &Aws, catalog: &mut Catalog, databases: &BTreeSet<String>) -> Result<(), Error> {
     if !databases.is_empty() {
         catalog.tables.extend(catalog::tables(aws, databases).await?);
@@ -133,10 +133,17 @@ fn same_principal(a: &str, b: &str) -> bool {
 }
 
 /// Assembles what AWS has of `items` from the catalog and IAM reads, and checks that the
-/// databases and tables the grants in `to_grant` name exist (the emulator grants on
-/// anything; AWS would refuse later). Grants only recorded in state are not checked:
-/// their database may rightly be gone. Pure.
-pub fn assemble(catalog: &Catalog, iam: Iam, facts: &Facts, items: &[Resource], to_grant: &[Resource]) -> Observed {
+/// databases the grants in `desired` name exist, and the tables of those in `to_make` (the
+/// emulator grants on anything; AWS would refuse later). Grants only recorded in state are
+/// not checked: their database may rightly be gone. Pure.
+pub fn assemble(
+    catalog: &Catalog,
+    iam: Iam,
+    facts: &Facts,
+    items: &[Resource],
+    desired: &[Resource],
+    to_make: &[Resource],
+) -> Observed {
     let mut obs = Observed { policies: iam.policies, roles: iam.roles, users: iam.users, ..Observed::default() };
     for r in items {
         if let Resource::Grant { principal, target, .. } = r {
@@ -146,16 +153,18 @@ pub fn assemble(catalog: &Catalog, iam: Iam, facts: &Facts, items: &[Resource], 
             }
         }
     }
-    let granting: BTreeSet<LfTarget> = to_grant
-        .iter()
-        .filter_map(|r| match r {
-            Resource::Grant { target, .. } => Some(target.clone()),
-            _ => None,
-        })
-        .collect();
-    obs.missing_in_catalog = catalog.missing(&granting);
+    let targets = |rs: &[Resource]| -> BTreeSet<LfTarget> {
+        rs.iter()
+            .filter_map(|r| match r {
+                Resource::Grant { target, .. } => Some(target.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (granting, making) = (targets(desired), targets(to_make));
+    obs.missing_in_catalog = catalog.missing(&granting, &making);
     let governed = catalog.iam_governed();
-    let databases: BTreeSet<&str> = granting.iter().map(LfTarget::database).collect();
+    let databases: BTreeSet<&str> = making.iter().map(LfTarget::database).collect();
     obs.iam_governed = databases.into_iter().filter(|d| governed.contains(*d)).map(str::to_string).collect();
     obs
 }

@@ -106,6 +106,11 @@ pub enum Step {
         user: String,
         id: String,
     },
+    /// Deletes an inline policy from a principal about to be deleted (--detach-foreign).
+    DeleteInlinePolicy {
+        principal: Principal,
+        name: String,
+    },
     Grant {
         principal: Principal,
         principal_arn: String,
@@ -169,6 +174,9 @@ pub struct Input<'a> {
     pub adopt: bool,
     /// Managed policies a role or user may carry (IAM's quota).
     pub policy_quota: usize,
+    /// Take off policies others put on a principal lakepass deletes (teardown
+    /// --detach-foreign); without it such a deletion stops the plan.
+    pub detach_foreign: bool,
 }
 
 /// IAM's default quota of managed policies per role or user.
@@ -200,6 +208,9 @@ pub fn plan(input: &Input) -> Result<Plan, Error> {
         if !desired_addresses.contains(address) {
             p.removed(address, owned);
         }
+    }
+    if !p.refusals.is_empty() {
+        return Err(p.refusals.remove(0));
     }
     if !input.observed.iam_governed.is_empty() {
         p.plan.notes.push(format!(
@@ -312,6 +323,46 @@ impl Planner<'_> {
         let mut out: Vec<String> = seen.attached.iter().filter(|a| !ours.contains(*a)).cloned().collect();
         out.extend(seen.inline.iter().map(|n| format!("inline policy {n}")));
         out
+    }
+
+    /// Before deleting a principal lakepass made: the steps that take off the policies
+    /// others put on it (IAM deletes no principal that carries any), when the user said so
+    /// with `detach_foreign`; otherwise a refusal naming them, and None.
+    fn clear_foreign(&mut self, principal: &Principal) -> Option<Vec<Step>> {
+        let seen = self.input.observed.principal(principal)?;
+        let recorded = self.input.state.resources.values().map(|o| &o.resource);
+        let ours: BTreeSet<String> = recorded
+            .filter_map(|r| match r {
+                Resource::Attachment { policy, principal: p } if p == principal => {
+                    Some(self.input.facts.policy_arn(policy))
+                }
+                _ => None,
+            })
+            .collect();
+        let managed: Vec<String> = seen.attached.iter().filter(|a| !ours.contains(*a)).cloned().collect();
+        if managed.is_empty() && seen.inline.is_empty() {
+            return Some(Vec::new());
+        }
+        if !self.input.detach_foreign {
+            let mut names = managed.clone();
+            names.extend(seen.inline.iter().map(|n| format!("inline policy {n}")));
+            self.refusals.push(Error::Value {
+                field: principal.to_string(),
+                problem: format!(
+                    "carries policies lakepass did not attach ({}); IAM deletes no {} that carries any",
+                    names.join(", "),
+                    principal.kind()
+                ),
+                fix: "detach them yourself, or pass --detach-foreign to have lakepass detach them (it detaches, never deletes, another's managed policy, and deletes inline policies)".into(),
+            });
+            return None;
+        }
+        let mut steps: Vec<Step> =
+            managed.into_iter().map(|policy_arn| Step::Detach { policy_arn, principal: principal.clone() }).collect();
+        steps.extend(
+            seen.inline.iter().map(|n| Step::DeleteInlinePolicy { principal: principal.clone(), name: n.clone() }),
+        );
+        Some(steps)
     }
 
     /// Refuses a principal that would carry more managed policies than IAM allows.
@@ -543,12 +594,9 @@ impl Planner<'_> {
                 None => forget(self, None),
                 Some(seen) if !self.tagged_ours(&seen.owner) => forget(self, not_tagged(r.describe())),
                 Some(_) => {
-                    self.action(
-                        Change::Delete,
-                        r,
-                        "no longer part of the deployment",
-                        vec![Step::DeleteRole { name: name.clone() }],
-                    );
+                    let Some(mut steps) = self.clear_foreign(&Principal::Role(name.clone())) else { return };
+                    steps.push(Step::DeleteRole { name: name.clone() });
+                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
                 }
             },
             Resource::User { name } => match obs.users.get(name) {
@@ -567,7 +615,8 @@ impl Planner<'_> {
                     // IAM deletes no user that still has keys; deleting the user ends them
                     // anyway, adopted or not.
                     let keys = seen.keys.iter().filter(|k| !recorded.contains(k)).cloned().collect();
-                    let steps = vec![Step::DeleteUser { name: name.clone(), keys }];
+                    let Some(mut steps) = self.clear_foreign(&Principal::User(name.clone())) else { return };
+                    steps.push(Step::DeleteUser { name: name.clone(), keys });
                     self.action(Change::Delete, r, "no longer part of the deployment", steps);
                 }
             },

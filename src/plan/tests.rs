@@ -38,6 +38,7 @@ fn plan_of(desired: &[Resource], observed: &Observed, state: &State, adopt: bool
         state,
         adopt,
         policy_quota: DEFAULT_POLICY_QUOTA,
+        detach_foreign: false,
     })
 }
 
@@ -111,6 +112,10 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
                 Step::UpdateTrust { name, trust } => observed.roles.get_mut(name).unwrap().trust = Some(trust.clone()),
                 Step::DeleteRole { name } => {
                     assert!(observed.roles[name].attached.is_empty(), "IAM refuses to delete a role with attachments");
+                    assert!(
+                        observed.roles[name].inline.is_empty(),
+                        "IAM refuses to delete a role with inline policies"
+                    );
                     observed.roles.remove(name);
                 }
                 Step::CreateUser { name } => {
@@ -148,6 +153,9 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
                     observed.users.get_mut(user).unwrap().key_tag = Some(KeyTag::live(id));
                 }
                 Step::DeleteAccessKey { user, id } => observed.users.get_mut(user).unwrap().keys.retain(|k| k != id),
+                Step::DeleteInlinePolicy { principal, name } => {
+                    principal_mut(observed, principal).inline.retain(|n| n != name)
+                }
                 Step::Grant { principal, target, permissions, .. } => {
                     assert!(observed.principal(principal).is_some(), "grant to a principal that does not exist");
                     observed
@@ -662,4 +670,33 @@ fn two_keys_lakepass_did_not_create_stop_the_plan_before_any_change() {
     let e = plan_of(&d, &o, &s, false).unwrap_err();
     assert!(e.to_string().contains("already has two keys lakepass did not create (AKIAONE, AKIATWO)"), "{e}");
     assert!(e.hint().unwrap().contains("aws iam delete-access-key"));
+}
+
+#[test]
+fn teardown_stops_on_policies_others_put_on_our_role_unless_told_to_detach_them() {
+    let d = desired(json!({}));
+    let (mut o, mut s) = (Observed::default(), State::new(DEP, "secoda-glue"));
+    converge(&d, &mut o, &mut s);
+    let role = o.roles.get_mut("secoda-glue-role").unwrap();
+    role.attached.insert("arn:aws:iam::aws:policy/AmazonEC2FullAccess".into());
+    role.inline.push("extra".into());
+    let e = plan_of(&[], &o, &s, false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "role secoda-glue-role carries policies lakepass did not attach (arn:aws:iam::aws:policy/AmazonEC2FullAccess, inline policy extra); IAM deletes no role that carries any"
+    );
+    assert!(e.hint().unwrap().contains("--detach-foreign"));
+    let input = Input {
+        deployment: DEP,
+        facts: &facts(),
+        desired: &[],
+        observed: &o,
+        state: &s,
+        adopt: false,
+        policy_quota: DEFAULT_POLICY_QUOTA,
+        detach_foreign: true,
+    };
+    let p = plan(&input).unwrap();
+    simulate(&mut o, &mut s, &p);
+    assert!(o.roles.is_empty() && o.policies.is_empty(), "{:?}", o.roles.keys());
 }

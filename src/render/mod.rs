@@ -212,10 +212,24 @@ pub fn render_scoped(
             ResourceTemplate::Policy { .. } => {}
             ResourceTemplate::Role { description, trust, attach, .. } => {
                 let trust = match trust {
-                    TrustTemplate::Account { account, external_id } => policy::account_trust(
-                        &format!("arn:{}:iam::{}:root", facts.partition, ctx.text(account)?),
-                        &ctx.text(external_id)?,
-                    ),
+                    TrustTemplate::Account { account, external_id } => {
+                        let trusted = ctx.text(account)?;
+                        if trusted == facts.account {
+                            let param = account.trim().trim_start_matches("{{").trim_end_matches("}}").trim();
+                            return Err(Error::Value {
+                                field: format!("values.{param}"),
+                                problem: format!(
+                                    "is {trusted}, the account lakepass runs in: the role would trust every principal here that may call sts:AssumeRole, not the vendor"
+                                ),
+                                fix: "use the vendor's AWS account id, from its documentation or its integration form"
+                                    .into(),
+                            });
+                        }
+                        policy::account_trust(
+                            &format!("arn:{}:iam::{trusted}:root", facts.partition),
+                            &ctx.text(external_id)?,
+                        )
+                    }
                     TrustTemplate::Service { service, source_account } => {
                         policy::service_trust(&ctx.text(service)?, &ctx.text(source_account)?)
                     }
