@@ -286,15 +286,32 @@ fn credentials_error(e: &(dyn std::error::Error + 'static)) -> Option<Error> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if let Some(c) = s.downcast_ref::<CredentialsError>() {
-            let detail = DisplayErrorContext(c).to_string();
+            let detail = chain(c);
             if let Some(profile) = undefined_profile(&detail) {
                 return Some(Error::NoProfile { profile, files: profile_files() });
             }
-            return Some(Error::NoCredentials { detail: first_line(&detail) });
+            let detail = first_line(&detail);
+            let detail = detail.trim_end_matches(':').trim_end_matches(" Attempted").trim_end_matches('.');
+            return Some(Error::NoCredentials { detail: detail.to_string() });
         }
         source = s.source();
     }
     None
+}
+
+/// An error and its causes, each as it displays itself ("a: b: c"), without the Debug
+/// dump `DisplayErrorContext` appends.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 /// "profile `x` was not defined" → "x".

@@ -295,7 +295,7 @@ async fn thirty_percent_throttled_or_failing_calls_still_finish_with_default_ret
 }
 
 #[tokio::test]
-async fn an_endpoint_nobody_answers_is_one_line_and_a_hint_in_seconds() {
+async fn an_endpoint_nobody_answers_is_one_line_and_a_hint() {
     let w = World::new().await;
     w.secoda(ROLE_VALUES);
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();

@@ -66,12 +66,23 @@ pub(crate) async fn look(
             None => Ok(None),
         }
     };
-    let (who, catalog, early) = tokio::join!(aws.whoami(), observe::read_catalog(aws), early);
-    let (facts, caller) = who?;
+    // The first failure ends the round (an unreachable endpoint must not wait for every
+    // read's retries); a read refused before STS answered names the caller once it has.
+    let round = tokio::try_join!(
+        async { aws.whoami().await.map_err(|e| (e, true)) },
+        async { observe::read_catalog(aws).await.map_err(|e| (e, false)) },
+        async { early.await.map_err(|e| (e, false)) },
+    );
+    let ((facts, caller), mut catalog, early) = match round {
+        Ok(r) => r,
+        Err((e, true)) => return Err(e),
+        Err((e, false)) => {
+            let caller = aws.whoami().await.map(|(_, c)| c).unwrap_or_default();
+            return Err(e.for_caller(&caller));
+        }
+    };
     super::check_account(&loaded.name, &loaded.deployment, &facts, &caller)?;
     super::check_state(state, &loaded.name, &loaded.stack.name, &facts, state_path)?;
-    let mut catalog = catalog.map_err(|e| e.for_caller(&caller))?;
-    let early = early.map_err(|e| e.for_caller(&caller))?;
 
     let scope = ScopeInput {
         requested: loaded.deployment.iam_scope,
