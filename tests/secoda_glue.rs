@@ -99,7 +99,10 @@ async fn role_access_plan_apply_replan_and_teardown() {
 
     // Status says all is well.
     let status = w.run(&["status"]).ok();
-    assert!(status.stdout.lines().skip(1).all(|l| l.trim_start().starts_with("ok")), "{}", status.stdout);
+    let (notes, lines): (Vec<&str>, Vec<&str>) =
+        status.stdout.lines().skip(1).partition(|l| l.trim_start().starts_with("note:"));
+    assert!(lines.iter().all(|l| l.trim_start().starts_with("ok")), "{}", status.stdout);
+    assert_eq!(notes.len(), 1, "only the scope: {}", status.stdout);
 
     // Teardown removes all of it, and the state.
     let down = w.run(&["teardown", "--yes"]).ok();

@@ -44,5 +44,9 @@ async fn status_of(g: &Global, name: &str) -> Result<String, Error> {
     for a in plan.actions.iter().filter(|a| a.change == plan::Change::Delete) {
         out.push_str(&format!("  {:<10} {} ({})\n", "to remove", a.resource.describe(), a.reason));
     }
+    // The scope chosen, and warnings: policies others put on our principals, keys left alone.
+    for n in &plan.notes {
+        out.push_str(&format!("  note: {n}\n"));
+    }
     Ok(out)
 }

@@ -30,8 +30,9 @@ pub struct Catalog {
     pub grants: Vec<Grant>,
     /// Registered locations in hybrid access mode.
     pub hybrid_locations: Vec<String>,
-    /// Principal → indexes of its grants in `grants`.
-    by_principal: BTreeMap<String, Vec<usize>>,
+    /// (principal, target) → the permissions held and grantable there, for the grants
+    /// that are on a database, all tables of one, or one whole table.
+    by_target: std::collections::HashMap<(String, LfTarget), (BTreeSet<String>, BTreeSet<String>)>,
 }
 
 /// One grant as ListPermissions returns it.
@@ -52,11 +53,15 @@ impl Catalog {
         grants: Vec<Grant>,
         hybrid_locations: Vec<String>,
     ) -> Catalog {
-        let mut by_principal: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, g) in grants.iter().enumerate() {
-            by_principal.entry(g.principal.clone()).or_default().push(i);
+        let mut by_target: std::collections::HashMap<_, (BTreeSet<String>, BTreeSet<String>)> = Default::default();
+        for g in &grants {
+            if let Some(target) = target_of(&g.resource) {
+                let entry = by_target.entry((g.principal.clone(), target)).or_default();
+                entry.0.extend(g.permissions.iter().cloned());
+                entry.1.extend(g.grantable.iter().cloned());
+            }
         }
-        Catalog { databases, tables, admins, defaults_open, grants, hybrid_locations, by_principal }
+        Catalog { databases, tables, admins, defaults_open, grants, hybrid_locations, by_target }
     }
 
     /// Databases where IAM alone decides access: an `IAM_ALLOWED_PRINCIPALS` grant on the
@@ -95,15 +100,28 @@ impl Catalog {
 
     /// The permissions `principal` holds (and may grant) on `target`.
     pub fn held(&self, principal: &str, target: &LfTarget) -> (BTreeSet<String>, BTreeSet<String>) {
-        let mut held = BTreeSet::new();
-        let mut grantable = BTreeSet::new();
-        let mine = self.by_principal.get(principal).into_iter().flatten().map(|i| &self.grants[*i]);
-        for g in mine.filter(|g| matches_target(&g.resource, target)) {
-            held.extend(g.permissions.iter().cloned());
-            grantable.extend(g.grantable.iter().cloned());
-        }
-        (held, grantable)
+        self.by_target.get(&(principal.to_string(), target.clone())).cloned().unwrap_or_default()
     }
+}
+
+/// The target a listed grant is on, where it is one lakepass grants: a database, all
+/// tables of one, or one table (SELECT comes back as TableWithColumns with a column
+/// wildcard, matched to its table). Column subsets and data filters are no target.
+fn target_of(r: &lft::Resource) -> Option<LfTarget> {
+    if let Some(d) = r.database() {
+        return Some(LfTarget::Database { database: d.name().to_string() });
+    }
+    if let Some(t) = r.table() {
+        let database = t.database_name().to_string();
+        return match (t.table_wildcard(), t.name()) {
+            (Some(_), _) => Some(LfTarget::AllTables { database }),
+            (None, Some(table)) => Some(LfTarget::Table { database, table: table.to_string() }),
+            (None, None) => None,
+        };
+    }
+    let t = r.table_with_columns()?;
+    let whole = t.column_wildcard().is_some_and(|w| w.excluded_column_names().is_empty());
+    whole.then(|| LfTarget::Table { database: t.database_name().to_string(), table: t.name().to_string() })
 }
 
 /// The database a database, table or column grant is on.
@@ -115,26 +133,6 @@ fn database_of(r: &lft::Resource) -> Option<&str> {
         return Some(t.database_name());
     }
     r.table_with_columns().map(|t| t.database_name())
-}
-
-/// Whether a listed grant is on `target`. SELECT comes back in an expanded form
-/// (TableWithColumns with a column wildcard), matched to its table.
-pub fn matches_target(r: &lft::Resource, target: &LfTarget) -> bool {
-    match target {
-        LfTarget::Database { database } => r.database().is_some_and(|d| d.name() == database),
-        LfTarget::AllTables { database } => {
-            r.table().is_some_and(|t| t.database_name() == database && t.table_wildcard().is_some())
-        }
-        LfTarget::Table { database, table } => {
-            let plain = r.table().is_some_and(|t| t.database_name() == database && t.name() == Some(table.as_str()));
-            let columns = r.table_with_columns().is_some_and(|t| {
-                t.database_name() == database
-                    && t.name() == table
-                    && t.column_wildcard().is_some_and(|w| w.excluded_column_names().is_empty())
-            });
-            plain || columns
-        }
-    }
 }
 
 /// Reads the catalog: all of it at once, concurrently; table lists are read later, only
@@ -266,4 +264,43 @@ pub async fn tables(aws: &Aws, listed: &BTreeSet<String>) -> Result<BTreeMap<Str
     let found: Vec<Option<(String, BTreeSet<String>)>> =
         stream::iter(reads).buffer_unordered(CONCURRENCY).try_collect().await?;
     Ok(found.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_grants_map_to_the_targets_lakepass_grants() {
+        let db =
+            lft::Resource::builder().database(lft::DatabaseResource::builder().name("sales").build().unwrap()).build();
+        assert_eq!(target_of(&db), Some(LfTarget::Database { database: "sales".into() }));
+        let all = crate::observe::lf_resource(&LfTarget::AllTables { database: "sales".into() });
+        assert_eq!(target_of(&all), Some(LfTarget::AllTables { database: "sales".into() }));
+        // SELECT comes back on the table's columns, all of them: that is the table.
+        let columns = |excluded: &[&str]| {
+            let wildcard = lft::ColumnWildcard::builder()
+                .set_excluded_column_names(Some(excluded.iter().map(|c| c.to_string()).collect()))
+                .build();
+            let t = lft::TableWithColumnsResource::builder()
+                .database_name("sales")
+                .name("orders")
+                .column_wildcard(wildcard)
+                .build()
+                .unwrap();
+            lft::Resource::builder().table_with_columns(t).build()
+        };
+        let orders = LfTarget::Table { database: "sales".into(), table: "orders".into() };
+        assert_eq!(target_of(&columns(&[])), Some(orders.clone()));
+        assert_eq!(target_of(&columns(&["ssn"])), None, "a column subset is not the table");
+        let grant = |resource| Grant {
+            principal: "arn:aws:iam::1:role/r".into(),
+            resource,
+            permissions: ["SELECT".to_string()].into(),
+            grantable: BTreeSet::new(),
+        };
+        let c = Catalog::new(BTreeMap::new(), BTreeMap::new(), vec![], false, vec![grant(columns(&[]))], vec![]);
+        assert_eq!(c.held("arn:aws:iam::1:role/r", &orders).0, ["SELECT".to_string()].into());
+        assert!(c.held("arn:aws:iam::1:role/other", &orders).0.is_empty());
+    }
 }

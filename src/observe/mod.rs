@@ -9,7 +9,7 @@
 mod catalog;
 mod iam;
 
-pub use catalog::{Catalog, IAM_ALLOWED_PRINCIPALS, matches_target};
+pub use catalog::{Catalog, IAM_ALLOWED_PRINCIPALS};
 pub use iam::{Iam, Names};
 
 use crate::aws::Aws;
