@@ -391,27 +391,16 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
         }
         Step::MarkLiveKey { user, id } => tag_key(cx, user, &KeyTag::live(id)).await?,
         Step::DeleteAccessKey { user, id } => delete_key(cx, user, id).await?,
-        Step::DeleteInlinePolicy { principal, name } => {
-            let gone = match principal {
-                Principal::Role(n) => iam
-                    .delete_role_policy()
-                    .role_name(n)
-                    .policy_name(name)
-                    .send()
-                    .await
-                    .err()
-                    .map(|e| if is_not_found(&e) { None } else { Some(classify("iam:DeleteRolePolicy", c, e)) }),
-                Principal::User(n) => iam
-                    .delete_user_policy()
-                    .user_name(n)
-                    .policy_name(name)
-                    .send()
-                    .await
-                    .err()
-                    .map(|e| if is_not_found(&e) { None } else { Some(classify("iam:DeleteUserPolicy", c, e)) }),
-            };
-            if let Some(Some(e)) = gone {
-                return Err(e);
+        Step::DeleteInlinePolicy { principal: Principal::Role(n), name } => {
+            match iam.delete_role_policy().role_name(n).policy_name(name).send().await {
+                Err(e) if !is_not_found(&e) => return Err(classify("iam:DeleteRolePolicy", c, e)),
+                _ => {}
+            }
+        }
+        Step::DeleteInlinePolicy { principal: Principal::User(n), name } => {
+            match iam.delete_user_policy().user_name(n).policy_name(name).send().await {
+                Err(e) if !is_not_found(&e) => return Err(classify("iam:DeleteUserPolicy", c, e)),
+                _ => {}
             }
         }
         Step::Tag { resource, arn_or_name } => {

@@ -194,56 +194,46 @@ async fn settings(aws: &Aws) -> Result<(Vec<String>, bool), Error> {
 /// principal filter, sees every principal (a principal filter can miss cross-account
 /// ones) in one paginated call, however many databases there are.
 async fn list_permissions(aws: &Aws, kind: &str) -> Result<Vec<Grant>, Error> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .lf
-            .list_permissions()
-            .resource_type(lft::DataLakeResourceType::from(kind))
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| classify("lakeformation:ListPermissions", "", e))?;
-        for p in page.principal_resource_permissions() {
-            let Some(principal) = p.principal().and_then(|p| p.data_lake_principal_identifier()) else { continue };
-            let Some(resource) = p.resource() else { continue };
-            let set = |ps: &[lft::Permission]| ps.iter().map(|x| x.as_str().to_string()).collect();
-            out.push(Grant {
+    let pages: Vec<_> = aws
+        .lf
+        .list_permissions()
+        .resource_type(lft::DataLakeResourceType::from(kind))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| classify("lakeformation:ListPermissions", "", e))?;
+    let set = |ps: &[lft::Permission]| ps.iter().map(|x| x.as_str().to_string()).collect();
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.principal_resource_permissions())
+        .filter_map(|p| {
+            let principal = p.principal()?.data_lake_principal_identifier()?;
+            Some(Grant {
                 principal: principal.to_string(),
-                resource: resource.clone(),
+                resource: p.resource()?.clone(),
                 permissions: set(p.permissions()),
                 grantable: set(p.permissions_with_grant_option()),
-            });
-        }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
+            })
+        })
+        .collect())
 }
 
 async fn hybrid_locations(aws: &Aws) -> Result<Vec<String>, Error> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .lf
-            .list_resources()
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| classify("lakeformation:ListResources", "", e))?;
-        for r in page.resource_info_list() {
-            if r.hybrid_access_enabled() == Some(true) {
-                out.extend(r.resource_arn().map(str::to_string));
-            }
-        }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
+    let pages: Vec<_> = aws
+        .lf
+        .list_resources()
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| classify("lakeformation:ListResources", "", e))?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.resource_info_list())
+        .filter(|r| r.hybrid_access_enabled() == Some(true))
+        .filter_map(|r| r.resource_arn().map(str::to_string))
+        .collect())
 }
 
 /// The tables of each listed database, a bounded number of databases at a time. A
