@@ -121,15 +121,17 @@ impl Aws {
     pub async fn whoami(&self) -> Result<(Facts, String), Error> {
         // The first call: where AWS cannot be reached at all, say so in seconds, not
         // after the full retry budget.
+        // AWS that answers but throttles or fails gets the full budget, like every other call.
         let quick = aws_sdk_sts::config::Builder::default().retry_config(RetryConfig::standard().with_max_attempts(3));
-        let out = self
-            .sts
-            .get_caller_identity()
-            .customize()
-            .config_override(quick)
-            .send()
-            .await
-            .map_err(|e| classify("sts:GetCallerIdentity", "you", e))?;
+        let out = match self.sts.get_caller_identity().customize().config_override(quick).send().await {
+            Ok(out) => out,
+            Err(e @ (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_))) => {
+                return Err(classify("sts:GetCallerIdentity", "you", e));
+            }
+            Err(_) => {
+                self.sts.get_caller_identity().send().await.map_err(|e| classify("sts:GetCallerIdentity", "you", e))?
+            }
+        };
         let arn = out.arn().unwrap_or_default().to_string();
         let account = out.account().unwrap_or_default().to_string();
         let partition = arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string();
