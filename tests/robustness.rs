@@ -5,32 +5,12 @@ mod support;
 
 use support::*;
 
-/// What the user could check of AWS: every IAM name and key, policy versions, grants.
-async fn snapshot(w: &World) -> String {
-    let roles = w.aws.iam.list_roles().send().await.unwrap();
-    let users = w.aws.iam.list_users().send().await.unwrap();
-    let policies = w.aws.iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.unwrap();
-    let mut out = String::new();
-    for r in roles.roles() {
-        out.push_str(&format!("role {} {:?}\n", r.role_name(), w.role_policies(r.role_name()).await));
-    }
-    for u in users.users() {
-        out.push_str(&format!("user {} keys {:?}\n", u.user_name(), w.access_keys(u.user_name()).await));
-    }
-    for p in policies.policies() {
-        let name = p.policy_name().unwrap();
-        out.push_str(&format!("policy {name} versions {}\n", w.policy_versions(name).await));
-    }
-    out.push_str(&format!("{:?}", w.grants().await));
-    out
-}
-
 #[tokio::test]
 async fn bad_input_names_the_field_and_changes_nothing() {
     let w = World::new().await;
     w.secoda(ROLE_VALUES);
     w.run(&["provision", "--yes"]).ok();
-    let before_aws = snapshot(&w).await;
+    let before_aws = w.snapshot().await;
     let before_state = std::fs::read(w.state_path()).unwrap();
 
     let cases: Vec<(String, &str)> = vec![
@@ -70,7 +50,7 @@ async fn bad_input_names_the_field_and_changes_nothing() {
             assert!(run.stderr.contains("hint:"), "every error names a fix:\n{}", run.stderr);
             assert!(run.stdout.is_empty(), "{}", run.stdout);
         }
-        assert_eq!(snapshot(&w).await, before_aws, "AWS changed after {expected}");
+        assert_eq!(w.snapshot().await, before_aws, "AWS changed after {expected}");
         assert_eq!(std::fs::read(w.state_path()).unwrap(), before_state, "state changed after {expected}");
     }
 }
@@ -149,7 +129,7 @@ async fn interrupted_runs_converge() {
 
                 if then_teardown {
                     w.run(&["teardown", "--yes"]).ok();
-                    let left = snapshot(&w).await;
+                    let left = w.snapshot().await;
                     assert_eq!(left, "[]", "crash after {crash_after}: teardown left {left}");
                     assert!(w.state().is_none());
                     continue;
@@ -291,7 +271,7 @@ async fn thirty_percent_throttled_or_failing_calls_still_finish_with_default_ret
     assert_eq!(again.code, 0, "{again:?}");
     default_retries(&["teardown", "--yes"]).ok();
     w.proxy.inject_faults(0.0, 1);
-    assert_eq!(snapshot(&w).await, "[]");
+    assert_eq!(w.snapshot().await, "[]");
 }
 
 #[tokio::test]

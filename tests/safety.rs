@@ -254,3 +254,33 @@ async fn teardown_names_policies_others_put_on_our_role_and_detaches_them_only_w
     assert!(w.policy_exists("ec2-admin").await, "detached, never deleted");
     assert!(!w.policy_exists("secoda-glue-policy").await);
 }
+
+/// AWS made the change but the answer was lost (a 500 after the fact): the SDK's retry of
+/// a create then met "already exists", and a retried CreateAccessKey made a second key
+/// whose secret nobody saw. Now each create settles by looking.
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_taken_as_made_and_leaves_no_second_key() {
+    let w = World::new().await;
+    w.secoda(USER_VALUES);
+    w.proxy.lose_answers(&["iam:CreateUser", "iam:CreatePolicy", "iam:CreateAccessKey"]);
+    let secret_path = w.dir.path().join("secret");
+    let run = w.run(&["provision", "--yes", "--secret-file", secret_path.to_str().unwrap()]).ok();
+    assert!(run.stderr.contains("AWS did not confirm the new access key of secoda-glue-user"), "{}", run.stderr);
+    let keys = w.access_keys("secoda-glue-user").await;
+    assert_eq!(keys.len(), 1, "one key, the one handed over: {keys:?}");
+    assert!(run.stdout.contains(&format!("access key ID:  {}", keys[0])), "{}", run.stdout);
+    assert!(std::fs::read_to_string(&secret_path).unwrap().trim().len() >= 20);
+    let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "converged: {again:?}");
+
+    // The same for a role.
+    w.run(&["teardown", "--yes"]).ok();
+    w.secoda(ROLE_VALUES);
+    w.proxy.lose_answers(&["iam:CreateRole", "iam:CreatePolicy"]);
+    w.run(&["provision", "--yes"]).ok();
+    assert!(w.role("secoda-glue-role").await.is_some());
+    let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "converged: {again:?}");
+    w.run(&["teardown", "--yes"]).ok();
+    assert_eq!(w.snapshot().await, "[]");
+}

@@ -2,13 +2,14 @@
 //! the change happened) is settled by looking, not by trusting a retry.
 
 use super::{Context, Secret, crash_point};
-use crate::aws::{classify, is_not_found};
+use crate::aws::{MAX_ATTEMPTS, MAX_BACKOFF, classify, is_not_found};
 use crate::error::Error;
 use crate::model::Principal;
 use crate::observe::{KEY_TAG, OWNER_TAG, STACK_TAG};
 use crate::plan::{Action, KeyTag, Made, Step};
-use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -69,10 +70,13 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
                 .policy_document(document.to_string())
                 .set_tags(Some(tags(cx)))
                 .send()
-                .await
-                .map_err(|e| classify("iam:CreatePolicy", c, e))?;
-            let version = out.policy().and_then(|p| p.default_version_id()).unwrap_or("v1");
-            return Ok((Some(version.to_string()), None));
+                .await;
+            let version = match out {
+                Ok(out) => out.policy().and_then(|p| p.default_version_id()).unwrap_or("v1").to_string(),
+                Err(e) if is_already_exists(&e) => settle_policy(cx, name).await?,
+                Err(e) => return Err(classify("iam:CreatePolicy", c, e)),
+            };
+            return Ok((Some(version), None));
         }
         Step::NewPolicyVersion { arn, document, prune } => {
             if let Some(v) = prune {
@@ -116,6 +120,10 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
                     .await;
                 match sent {
                     Ok(_) => break,
+                    Err(e) if is_already_exists(&e) => {
+                        settle_principal(cx, &Principal::Role(name.clone())).await?;
+                        break;
+                    }
                     // A trust policy naming a principal IAM has not propagated yet.
                     Err(e)
                         if e.code() == Some("MalformedPolicyDocument")
@@ -143,14 +151,11 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
             Err(e) if !is_not_found(&e) => return Err(classify("iam:DeleteRole", c, e)),
             _ => {}
         },
-        Step::CreateUser { name } => {
-            iam.create_user()
-                .user_name(name)
-                .set_tags(Some(tags(cx)))
-                .send()
-                .await
-                .map_err(|e| classify("iam:CreateUser", c, e))?;
-        }
+        Step::CreateUser { name } => match iam.create_user().user_name(name).set_tags(Some(tags(cx))).send().await {
+            Err(e) if is_already_exists(&e) => settle_principal(cx, &Principal::User(name.clone())).await?,
+            Err(e) => return Err(classify("iam:CreateUser", c, e)),
+            Ok(_) => {}
+        },
         Step::DeleteUser { name, keys } => {
             for id in keys {
                 delete_key(cx, name, id).await?;
@@ -195,12 +200,7 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
             // From here until the secret is handed over, any new key is a leftover.
             tag_key(cx, user, &KeyTag::creating(had)).await?;
             crash_point();
-            let out = iam
-                .create_access_key()
-                .user_name(user)
-                .send()
-                .await
-                .map_err(|e| classify("iam:CreateAccessKey", c, e))?;
+            let out = create_key(cx, user, had).await?;
             let key = out.access_key().ok_or_else(|| Error::Aws {
                 action: "iam:CreateAccessKey".into(),
                 message: "the response carried no access key".into(),
@@ -273,4 +273,132 @@ async fn delete_key(cx: &Context<'_>, user: &str, id: &str) -> Result<(), Error>
         Err(e) if !is_not_found(&e) => Err(classify("iam:DeleteAccessKey", cx.caller, e)),
         _ => Ok(()),
     }
+}
+
+fn is_already_exists<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("EntityAlreadyExists")
+}
+
+/// Whether tags say this deployment and stack made the resource.
+fn tagged_ours(cx: &Context<'_>, tags: &[Tag]) -> bool {
+    let has = |k: &str, v: &str| tags.iter().any(|t| t.key() == k && t.value() == v);
+    has(OWNER_TAG, cx.deployment) && has(STACK_TAG, cx.stack)
+}
+
+/// A create answered "already exists" for a name the plan saw free: the SDK's retry of a
+/// create whose first answer was lost (a 5xx or a dropped connection after the change
+/// happened). The address is pending in state and the resource carries our tags, so it
+/// is the one this run made: take it as created. Anything else is not ours to touch.
+fn not_ours(what: String) -> Error {
+    Error::Aws {
+        action: "iam:Create".into(),
+        message: format!(
+            "{what} appeared while this run was creating it, and it is not this deployment's (no lakepass tags for it); another tool or person made it. Nothing of it was changed; choose another name in the deployment's values, or delete it and run again"
+        ),
+    }
+}
+
+/// The default version of a policy this run made (see [`not_ours`]).
+async fn settle_policy(cx: &Context<'_>, name: &str) -> Result<String, Error> {
+    let arn = cx.facts.policy_arn(name);
+    let got =
+        cx.aws.iam.get_policy().policy_arn(&arn).send().await.map_err(|e| classify("iam:GetPolicy", cx.caller, e))?;
+    let policy = got.policy().filter(|p| tagged_ours(cx, p.tags()));
+    let Some(policy) = policy else { return Err(not_ours(format!("policy {name}"))) };
+    tracing::debug!(policy = name, "create answered EntityAlreadyExists; the policy is ours");
+    Ok(policy.default_version_id().unwrap_or("v1").to_string())
+}
+
+/// A role or user this run made (see [`not_ours`]).
+async fn settle_principal(cx: &Context<'_>, principal: &Principal) -> Result<(), Error> {
+    let iam = &cx.aws.iam;
+    let (ours, what) = match principal {
+        Principal::Role(n) => {
+            let got = iam.get_role().role_name(n).send().await.map_err(|e| classify("iam:GetRole", cx.caller, e))?;
+            (got.role().is_some_and(|r| tagged_ours(cx, r.tags())), format!("role {n}"))
+        }
+        Principal::User(n) => {
+            let got = iam.get_user().user_name(n).send().await.map_err(|e| classify("iam:GetUser", cx.caller, e))?;
+            (got.user().is_some_and(|u| tagged_ours(cx, u.tags())), format!("user {n}"))
+        }
+    };
+    if !ours {
+        return Err(not_ours(what));
+    }
+    tracing::debug!(%what, "create answered EntityAlreadyExists; it is ours");
+    Ok(())
+}
+
+/// Creates an access key, retrying by hand: the SDK's own retry of a create whose
+/// answer was lost would leave the first key behind with a secret nobody saw. Before each
+/// new attempt, any key the user has beyond `had` (the keys it had before; the `creating`
+/// tag says the same to any later run) is such a leftover and is deleted.
+async fn create_key(
+    cx: &Context<'_>,
+    user: &str,
+    had: &[String],
+) -> Result<aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput, Error> {
+    let once = aws_sdk_iam::config::Builder::default()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
+    let mut attempt = 1;
+    loop {
+        let sent =
+            cx.aws.iam.create_access_key().user_name(user).customize().config_override(once.clone()).send().await;
+        let e = match sent {
+            Ok(out) => return Ok(out),
+            Err(e) => e,
+        };
+        if !is_transient(&e) || attempt >= MAX_ATTEMPTS {
+            return Err(classify("iam:CreateAccessKey", cx.caller, e));
+        }
+        cx.progress.waiting(&format!(
+            "AWS did not confirm the new access key of {user}; removing any it made, then trying again ({}/{MAX_ATTEMPTS})...",
+            attempt + 1
+        ));
+        tokio::time::sleep(backoff(attempt)).await;
+        for id in leftover_keys(cx, user, had).await? {
+            delete_key(cx, user, &id).await?;
+        }
+        attempt += 1;
+    }
+}
+
+/// Keys of `user` beyond `had`.
+async fn leftover_keys(cx: &Context<'_>, user: &str, had: &[String]) -> Result<Vec<String>, Error> {
+    let listed = cx
+        .aws
+        .iam
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .map_err(|e| classify("iam:ListAccessKeys", cx.caller, e))?;
+    Ok(listed
+        .access_key_metadata()
+        .iter()
+        .filter_map(|k| k.access_key_id())
+        .filter(|id| !had.iter().any(|h| h == id))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Whether a failed call may have been lost rather than refused: no answer, an answer
+/// cut off, throttling, or a failure on AWS's side.
+fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            s.raw().status().as_u16() >= 500
+                || e.code().is_some_and(|c| c.contains("Throttl") || c == "RequestLimitExceeded")
+        }
+        _ => false,
+    }
+}
+
+/// AWS's backoff: doubling from 100 ms, with jitter, capped as the SDK's is.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(100).saturating_mul(1 << attempt.min(10)).min(MAX_BACKOFF);
+    let jitter =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    base.mul_f64(0.5 + f64::from(jitter % 1000) / 2000.0)
 }

@@ -248,6 +248,28 @@ impl World {
         out
     }
 
+    /// What the user could check of AWS: every IAM name and key, policy versions, grants.
+    pub async fn snapshot(&self) -> String {
+        let w = self;
+        let roles = w.aws.iam.list_roles().send().await.unwrap();
+        let users = w.aws.iam.list_users().send().await.unwrap();
+        let policies =
+            w.aws.iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.unwrap();
+        let mut out = String::new();
+        for r in roles.roles() {
+            out.push_str(&format!("role {} {:?}\n", r.role_name(), w.role_policies(r.role_name()).await));
+        }
+        for u in users.users() {
+            out.push_str(&format!("user {} keys {:?}\n", u.user_name(), w.access_keys(u.user_name()).await));
+        }
+        for p in policies.policies() {
+            let name = p.policy_name().unwrap();
+            out.push_str(&format!("policy {name} versions {}\n", w.policy_versions(name).await));
+        }
+        out.push_str(&format!("{:?}", w.grants().await));
+        out
+    }
+
     pub fn config(&self, yaml: &str) {
         std::fs::write(self.dir.path().join("lakepass.yaml"), yaml).unwrap();
     }

@@ -21,6 +21,9 @@ struct Shared {
     seed: u64,
     /// How many calls were refused so.
     pub refused: usize,
+    /// Actions whose next call reaches the emulator but whose answer is replaced by a
+    /// 500: a change that happened although the caller was told it failed.
+    lose: Vec<String>,
 }
 
 pub struct Proxy {
@@ -66,6 +69,12 @@ impl Proxy {
         s.faults = (fraction * 1000.0) as u64;
         s.seed = seed.max(1);
         s.refused = 0;
+    }
+
+    /// The next call of each action goes through, but its caller gets a 500 instead of
+    /// the answer (AWS's ambiguous failure).
+    pub fn lose_answers(&self, actions: &[&str]) {
+        self.shared.lock().unwrap().lose = actions.iter().map(|a| a.to_string()).collect();
     }
 
     pub fn refused(&self) -> usize {
@@ -188,6 +197,20 @@ fn serve(client: TcpStream, upstream: &str, shared: &Mutex<Shared>) -> std::io::
     up.write_all(&body)?;
     let mut response = Vec::new();
     up.read_to_end(&mut response)?;
+    let lost = {
+        let mut s = shared.lock().unwrap();
+        let at = s.lose.iter().position(|a| *a == action);
+        at.map(|i| s.lose.remove(i)).is_some()
+    };
+    if lost {
+        let body = "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>lost</Message></Error><RequestId>x</RequestId></ErrorResponse>";
+        let text = format!(
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        client.write_all(text.as_bytes())?;
+        return client.flush();
+    }
     // Make sure the client does not reuse this connection.
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2).unwrap_or(0);
     let (resp_head, rest) = response.split_at(split);
