@@ -9,7 +9,7 @@
 use super::Loaded;
 use crate::aws::Aws;
 use crate::error::Error;
-use crate::model::{Facts, LfTarget, Resource};
+use crate::model::{Facts, LfTarget, Principal, Resource};
 use crate::observe::{self, Catalog, Iam, Observed};
 use crate::render::{Governance, ScopeInput, render, render_scoped};
 use crate::stack::{Values, expand_all_databases, validate_values};
@@ -133,6 +133,7 @@ pub(crate) async fn look(
     if !missing.is_empty() {
         iam.merge(observe::read_iam(aws, &facts, &missing).await.map_err(|e| e.for_caller(&caller))?);
     }
+    check_principals_exist(&desired, &iam, &facts, values, &loaded.name)?;
     // The grants still to make, and the tables of their databases: only there does the
     // catalog have to prove that a table exists (the emulator grants on anything).
     let to_make: Vec<Resource> = desired
@@ -156,6 +157,50 @@ pub(crate) async fn look(
     observe::read_tables(aws, &mut catalog, &tables_needed).await.map_err(|e| e.for_caller(&caller))?;
     let observed = observe::assemble(&catalog, iam, &facts, &items, &desired, &to_make);
     Ok(Looked { facts, caller, catalog, desired, candidates, observed, scope: scope_note })
+}
+
+/// A principal the deployment names but does not create (who runs dbt, say) must exist:
+/// AWS would refuse its attachment or grant only after the changes before it were made.
+fn check_principals_exist(
+    desired: &[Resource],
+    iam: &Iam,
+    facts: &Facts,
+    values: Option<&Values>,
+    deployment: &str,
+) -> Result<(), Error> {
+    let created: BTreeSet<Principal> = desired
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Role { name, .. } => Some(Principal::Role(name.clone())),
+            Resource::User { name } => Some(Principal::User(name.clone())),
+            _ => None,
+        })
+        .collect();
+    let named = desired.iter().filter_map(|r| match r {
+        Resource::Attachment { principal, .. } | Resource::Grant { principal, .. } => Some(principal),
+        _ => None,
+    });
+    for p in named {
+        let missing = match p {
+            Principal::Role(n) => iam.read.roles.contains(n) && !iam.roles.contains_key(n),
+            Principal::User(n) => iam.read.users.contains(n) && !iam.users.contains_key(n),
+        };
+        if !missing || created.contains(p) {
+            continue;
+        }
+        let arn = p.arn(facts);
+        // Name the value that holds it, where one does.
+        let key = values.and_then(|v| v.iter().find(|(_, x)| x.as_str() == Some(arn.as_str())).map(|(k, _)| k.clone()));
+        return Err(Error::Value {
+            field: match key {
+                Some(k) => format!("deployments.{deployment}.values.{k}"),
+                None => format!("deployments.{deployment}"),
+            },
+            problem: format!("names {arn}, which does not exist in account {}", facts.account),
+            fix: format!("create the {} first, or correct the name; nothing was changed", p.kind()),
+        });
+    }
+    Ok(())
 }
 
 /// Facts good enough to render names and targets before STS has answered.
