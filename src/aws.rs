@@ -191,7 +191,9 @@ impl Intercept for RetryNotice {
         let Some(response) = context.response() else { return Ok(()) };
         let status = response.status().as_u16();
         let attempt = cfg.load::<RequestAttempts>().map(|a| a.attempts()).unwrap_or(1);
-        if attempt >= self.max || status < 400 {
+        // A call may carry its own budget (one attempt for a check that is only advice).
+        let max = cfg.load::<RetryConfig>().map_or(self.max, |r| r.max_attempts());
+        if attempt >= max || status < 400 {
             return Ok(());
         }
         let body = response.body().bytes().unwrap_or_default();
@@ -207,7 +209,7 @@ impl Intercept for RetryNotice {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             *last = Some(std::time::Instant::now());
-            eprintln!("  AWS is {what} {service} calls; retrying ({}/{})...", attempt + 1, self.max);
+            eprintln!("  AWS is {what} {service} calls; retrying ({}/{max})...", attempt + 1);
         }
         Ok(())
     }

@@ -52,6 +52,12 @@ pub enum Error {
     #[error("AWS call {action} failed: {message}")]
     Aws { action: String, message: String },
 
+    #[error("IAM would refuse {caller} what this run needs: {}", .denied.join("; "))]
+    Denied { caller: String, denied: Vec<String> },
+
+    #[error("{error}")]
+    Partial { error: Box<Error>, done: usize, command: String },
+
     #[error("lakepass does not own {}", .resources.join(", "))]
     NotOwned { resources: Vec<String> },
 
@@ -129,6 +135,16 @@ impl Error {
                 "the identity running lakepass needs this permission ({detail}); run lakepass as an administrator of IAM and Lake Formation, or ask one to grant it"
             ),
             Error::Unreachable { .. } => "check the network and any proxy (HTTPS_PROXY), the region (--region or the deployment's region), and AWS_ENDPOINT_URL if it is set; -v shows the SDK's detail".into(),
+            Error::Denied { caller, .. } => format!(
+                "nothing was changed. Ask an administrator to allow these actions to {caller} (IAM's policy simulator decided, including permissions boundaries and SCPs), or run with credentials that have them (--profile)"
+            ),
+            Error::Partial { error, done, command } => {
+                let fix = error.hint().map(|h| format!("{h}. ")).unwrap_or_default();
+                let undo = if command == "teardown" { "" } else { ", or `lakepass teardown` to remove them" };
+                format!(
+                    "{fix}{done} change(s) were made before this and are recorded in the state: fix the cause and run `lakepass {command}` again to finish{undo}"
+                )
+            }
             Error::NotOwned { .. } => "choose another name in the deployment's values, or pass --adopt to take the existing resources over deliberately (lakepass will then manage and, on teardown, delete them)".into(),
             Error::CannotGrant { caller, .. } => format!(
                 "make {caller} a data lake administrator (Lake Formation console, Administrative roles and tasks), or have an administrator grant it these permissions with grant option"

@@ -284,3 +284,57 @@ async fn a_create_whose_answer_is_lost_is_taken_as_made_and_leaves_no_second_key
     w.run(&["teardown", "--yes"]).ok();
     assert_eq!(w.snapshot().await, "[]");
 }
+
+/// A caller without iam:CreateRole used to get the policy created first. IAM's policy
+/// simulator (answered by the proxy: the emulator lacks it) now stops the run before any
+/// change, and the plan says so.
+#[tokio::test]
+async fn rights_iam_would_refuse_stop_the_run_before_the_first_change() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.proxy.simulate_denying(&["iam:CreateRole"]);
+    let before = w.snapshot().await;
+    let plan = w.run(&["provision", "--plan"]).ok();
+    assert!(
+        plan.stdout.contains("applying will fail: IAM would refuse arn:aws:iam::123456789012:user/moto iam:CreateRole on arn:aws:iam::123456789012:role/secoda-glue-role (not allowed)"),
+        "{}",
+        plan.stdout
+    );
+    w.proxy.clear();
+    let run = w.run(&["provision", "--yes"]).fails();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "error: IAM would refuse arn:aws:iam::123456789012:user/moto what this run needs: iam:CreateRole on arn:aws:iam::123456789012:role/secoda-glue-role (not allowed)",
+            "  hint: nothing was changed. Ask an administrator to allow these actions to arn:aws:iam::123456789012:user/moto (IAM's policy simulator decided, including permissions boundaries and SCPs), or run with credentials that have them (--profile)",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(w.proxy.actions().iter().all(|a| support::proxy::is_read(a)));
+    assert_eq!(w.snapshot().await, before);
+    assert!(w.state().is_none_or(|s| s["resources"].as_object().is_none_or(|r| r.is_empty())));
+}
+
+/// An SCP refusal can only come mid-way (the simulator said yes, or could not say). The
+/// error says what was done and how to finish; teardown removes it.
+#[tokio::test]
+async fn a_refusal_mid_way_says_what_was_done_and_how_to_finish() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.proxy.deny(&["lakeformation:BatchGrantPermissions"]);
+    let run = w.run(&["provision", "--yes"]).fails();
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.starts_with("  + ") && !l.starts_with("  ~ ")).collect();
+    assert!(lines[0].starts_with("error: AWS refused lakeformation:BatchGrantPermissions"), "{}", run.stderr);
+    assert!(
+        lines[1].contains("3 change(s) were made before this and are recorded in the state: fix the cause and run `lakepass provision` again to finish, or `lakepass teardown` to remove them"),
+        "{}",
+        run.stderr
+    );
+    assert!(w.role("secoda-glue-role").await.is_some());
+    w.proxy.deny(&[]);
+    w.run(&["teardown", "--yes"]).ok();
+    assert!(w.role("secoda-glue-role").await.is_none());
+    assert!(!w.policy_exists("secoda-glue-policy").await);
+}

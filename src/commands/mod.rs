@@ -228,3 +228,19 @@ pub fn stacks() -> Result<i32, Error> {
     }
     Ok(0)
 }
+
+/// An apply that failed after changing something says so, and how to finish: the state
+/// records every change made, so running again (or tearing down) completes it.
+pub(crate) fn partial(
+    e: Error,
+    before: &std::collections::BTreeMap<String, crate::state::Owned>,
+    after: &State,
+    command: &str,
+) -> Error {
+    let changed = after.resources.iter().filter(|(k, v)| before.get(*k) != Some(*v)).count()
+        + before.keys().filter(|k| !after.resources.contains_key(*k)).count();
+    if changed == 0 {
+        return e;
+    }
+    Error::Partial { error: Box::new(e), done: changed, command: command.to_string() }
+}

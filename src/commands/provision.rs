@@ -21,6 +21,13 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
                 p.blocked.join("; ")
             ));
         }
+        if !p.denied.is_empty() {
+            p.plan.notes.push(format!(
+                "applying will fail: IAM would refuse {} {}; ask an administrator to allow them",
+                p.caller,
+                p.denied.join("; ")
+            ));
+        }
         if o.json {
             print(&format!(
                 "{}\n",
@@ -72,6 +79,8 @@ pub struct Prepared {
     pub plan: Plan,
     /// Lake Formation targets the caller may not grant on.
     pub blocked: Vec<String>,
+    /// IAM actions the caller may not call, as IAM's policy simulator says.
+    pub denied: Vec<String>,
 }
 
 impl Prepared {
@@ -85,6 +94,9 @@ impl Prepared {
 
     /// Refuses, before any change, a plan the caller could not finish.
     pub fn check_can_apply(&self) -> Result<(), Error> {
+        if !self.denied.is_empty() {
+            return Err(Error::Denied { caller: self.caller.clone(), denied: self.denied.clone() });
+        }
         if self.blocked.is_empty() {
             Ok(())
         } else {
@@ -124,7 +136,8 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
         plan.notes.insert(0, note);
     }
     let blocked = observe::grant_blockers(&catalog, &caller, &plan::grants_needed(&plan));
-    Ok(Prepared { loaded, values, aws, facts, caller, store, state, desired, plan, blocked })
+    let denied = observe::iam_denied(&aws, &caller, &plan::iam_needed(&plan, &facts)).await;
+    Ok(Prepared { loaded, values, aws, facts, caller, store, state, desired, plan, blocked, denied })
 }
 
 /// Applies a prepared plan and returns what to hand to the vendor. A new key's secret is
@@ -167,7 +180,10 @@ pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn P
     };
     let mut applied = Applied::default();
     // A new key's secret was handed over the moment it existed, even if a later step failed.
-    apply::apply(&cx, &plan, &mut state, &mut applied).await?;
+    let before = state.resources.clone();
+    if let Err(e) = apply::apply(&cx, &plan, &mut state, &mut applied).await {
+        return Err(partial(e, &before, &state, "provision"));
+    }
     let mut handoff = Handoff::new(&loaded, &facts, &values, &state, applied);
     let before = (state.values.clone(), state.account.clone(), state.region.clone());
     state.values = serde_json::Value::Object(values.clone());

@@ -49,6 +49,16 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
             return Err(Error::CannotGrant { caller: caller.clone(), targets: blocked });
         }
     }
+    let denied = observe::iam_denied(&aws, &caller, &plan::iam_needed(&plan, &facts)).await;
+    if !denied.is_empty() {
+        if !o.plan_only {
+            return Err(Error::Denied { caller: caller.clone(), denied });
+        }
+        plan.notes.push(format!(
+            "tearing down will fail: IAM would refuse {caller} {}; ask an administrator to allow them",
+            denied.join("; ")
+        ));
+    }
     let heading = Heading { deployment: &loaded.name, stack: &loaded.stack.name, facts: &facts };
     if !plan.has_changes() && owned.resources.is_empty() {
         print(&format!(
@@ -82,7 +92,10 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         progress: &apply::Lines,
         handover: &super::secret::SecretOut::shown(),
     };
-    apply::apply(&cx, &plan, &mut owned, &mut Applied::default()).await?;
+    let before = owned.resources.clone();
+    if let Err(e) = apply::apply(&cx, &plan, &mut owned, &mut Applied::default()).await {
+        return Err(partial(e, &before, &owned, "teardown"));
+    }
     if owned.resources.is_empty() {
         store.remove()?;
         let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));

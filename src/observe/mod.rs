@@ -8,9 +8,11 @@
 
 mod catalog;
 mod iam;
+mod rights;
 
 pub use catalog::{Catalog, IAM_ALLOWED_PRINCIPALS};
 pub use iam::{Iam, Names};
+pub use rights::denied as iam_denied;
 
 use crate::aws::Aws;
 use crate::error::Error;

@@ -8,9 +8,11 @@
 
 mod discover;
 mod keys;
+mod rights;
 
 pub use discover::discover;
 pub use keys::KeyTag;
+pub use rights::{grants_needed, iam_needed};
 
 use crate::error::Error;
 use crate::model::{Facts, LfTarget, Principal, Resource};
@@ -715,19 +717,6 @@ fn external_id(trust: &Value) -> Option<String> {
         let v = s.get("Condition")?.get("StringEquals")?.get("sts:ExternalId")?;
         Some(v.to_string())
     })
-}
-
-/// Grants grouped by principal and target: what a run needs to be allowed to grant.
-pub fn grants_needed(plan: &Plan) -> Vec<(LfTarget, BTreeSet<String>)> {
-    let mut needed: BTreeMap<LfTarget, BTreeSet<String>> = BTreeMap::new();
-    for a in &plan.actions {
-        for s in &a.steps {
-            if let Step::Grant { target, permissions, .. } | Step::Revoke { target, permissions, .. } = s {
-                needed.entry(target.clone()).or_default().extend(permissions.iter().cloned());
-            }
-        }
-    }
-    needed.into_iter().collect()
 }
 
 #[cfg(test)]

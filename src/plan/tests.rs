@@ -700,3 +700,34 @@ fn teardown_stops_on_policies_others_put_on_our_role_unless_told_to_detach_them(
     simulate(&mut o, &mut s, &p);
     assert!(o.roles.is_empty() && o.policies.is_empty(), "{:?}", o.roles.keys());
 }
+
+#[test]
+fn the_rights_a_first_run_needs_are_named_by_resource() {
+    let d = desired(json!({}));
+    let plan = plan_of(&d, &Observed::default(), &State::new(DEP, "secoda-glue"), false).unwrap();
+    let needed: Vec<(String, Vec<&str>)> =
+        iam_needed(&plan, &facts()).into_iter().map(|(r, a)| (r, a.into_iter().collect())).collect();
+    assert_eq!(
+        needed,
+        [
+            ("*".to_string(), vec!["lakeformation:BatchGrantPermissions"]),
+            (
+                "arn:aws:iam::123456789012:policy/secoda-glue-policy".to_string(),
+                vec!["iam:CreatePolicy", "iam:TagPolicy"]
+            ),
+            (
+                "arn:aws:iam::123456789012:role/secoda-glue-role".to_string(),
+                vec!["iam:AttachRolePolicy", "iam:CreateRole", "iam:TagRole"]
+            ),
+        ]
+    );
+    // Tearing the same down needs the deletes.
+    let mut o = Observed::default();
+    let mut s = State::new(DEP, "secoda-glue");
+    converge(&d, &mut o, &mut s);
+    let down = plan_of(&[], &o, &s, false).unwrap();
+    let needed = iam_needed(&down, &facts());
+    assert!(needed["arn:aws:iam::123456789012:role/secoda-glue-role"].contains("iam:DeleteRole"));
+    assert!(needed["arn:aws:iam::123456789012:role/secoda-glue-role"].contains("iam:DetachRolePolicy"));
+    assert!(needed["*"].contains("lakeformation:BatchRevokePermissions"));
+}

@@ -24,6 +24,11 @@ struct Shared {
     /// Actions whose next call reaches the emulator but whose answer is replaced by a
     /// 500: a change that happened although the caller was told it failed.
     lose: Vec<String>,
+    /// When set, the proxy answers iam:SimulatePrincipalPolicy itself (the emulator lacks
+    /// it), denying these actions and allowing every other.
+    simulate_denying: Option<Vec<String>>,
+    /// Actions answered with AccessDenied, as an SCP would, every time.
+    access_denied: Vec<String>,
 }
 
 pub struct Proxy {
@@ -77,6 +82,16 @@ impl Proxy {
         self.shared.lock().unwrap().lose = actions.iter().map(|a| a.to_string()).collect();
     }
 
+    /// Answers IAM's policy simulator: these actions are not allowed, all others are.
+    pub fn simulate_denying(&self, actions: &[&str]) {
+        self.shared.lock().unwrap().simulate_denying = Some(actions.iter().map(|a| a.to_string()).collect());
+    }
+
+    /// Refuses these actions with AccessDenied (an SCP's explicit deny).
+    pub fn deny(&self, actions: &[&str]) {
+        self.shared.lock().unwrap().access_denied = actions.iter().map(|a| a.to_string()).collect();
+    }
+
     pub fn refused(&self) -> usize {
         self.shared.lock().unwrap().refused
     }
@@ -85,7 +100,7 @@ impl Proxy {
 /// Whether an action only reads.
 pub fn is_read(action: &str) -> bool {
     let name = action.split(':').nth(1).unwrap_or(action);
-    ["Get", "List", "Describe", "BatchGet", "Search"].iter().any(|p| name.starts_with(p))
+    ["Get", "List", "Describe", "BatchGet", "Search", "Simulate"].iter().any(|p| name.starts_with(p))
 }
 
 fn serve(client: TcpStream, upstream: &str, shared: &Mutex<Shared>) -> std::io::Result<()> {
@@ -153,6 +168,19 @@ fn serve(client: TcpStream, upstream: &str, shared: &Mutex<Shared>) -> std::io::
         };
         let text =
             format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        client.write_all(text.as_bytes())?;
+        return client.flush();
+    }
+    let canned = {
+        let s = shared.lock().unwrap();
+        match (&s.simulate_denying, action.as_str()) {
+            (Some(deny), "iam:SimulatePrincipalPolicy") => Some(simulation(&body, deny)),
+            _ => None,
+        }
+        .or_else(|| s.access_denied.contains(&action).then(|| access_denied(&action)))
+    };
+    if let Some(text) = canned {
+        shared.lock().unwrap().actions.push(action.clone());
         client.write_all(text.as_bytes())?;
         return client.flush();
     }
@@ -224,6 +252,77 @@ fn serve(client: TcpStream, upstream: &str, shared: &Mutex<Shared>) -> std::io::
     client.write_all(new_head.as_bytes())?;
     client.write_all(rest)?;
     client.flush()
+}
+
+/// IAM's answer to a SimulatePrincipalPolicy request: `deny` not allowed, all else allowed.
+fn simulation(body: &[u8], deny: &[String]) -> String {
+    let form: Vec<(String, String)> = String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), percent_decode(v)))
+        .collect();
+    let values = |prefix: &str| -> Vec<String> {
+        form.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect()
+    };
+    let resources = values("ResourceArns.member.");
+    let resource = resources.first().cloned().unwrap_or_else(|| "*".into());
+    let members: String = values("ActionNames.member.")
+        .iter()
+        .map(|a| {
+            let decision = if deny.contains(a) { "implicitDeny" } else { "allowed" };
+            format!("<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{resource}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/><MissingContextValues/></member>")
+        })
+        .collect();
+    let body = format!(
+        "<SimulatePrincipalPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>{members}</EvaluationResults></SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>"
+    );
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// AccessDenied for `action`, in its service's protocol, as an SCP's explicit deny reads.
+fn access_denied(action: &str) -> String {
+    let message =
+        format!("User is not authorized to perform: {action} with an explicit deny in a service control policy");
+    let (headers, body) = if action.starts_with("iam:") || action.starts_with("sts:") {
+        (
+            "Content-Type: text/xml\r\n".to_string(),
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message></Error><RequestId>x</RequestId></ErrorResponse>"
+            ),
+        )
+    } else {
+        (
+            "Content-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: AccessDeniedException\r\n".to_string(),
+            format!(r#"{{"__type":"AccessDeniedException","Message":"{message}"}}"#),
+        )
+    };
+    format!("HTTP/1.1 400 Bad Request\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+}
+
+fn percent_decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// "service:Action" from a request in any of the protocols IAM, STS, Glue and Lake
