@@ -201,10 +201,27 @@ fn splice(text: &str, name: &str, d: &Deployment, stack: &Stack) -> String {
     out
 }
 
+/// A YAML library's error as a user reads it: the line and the problem, without the
+/// library's own option names.
+pub fn yaml_problem(e: &impl std::fmt::Display, origin: &str) -> String {
+    let text = e.to_string().replace("<input>", origin);
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let mut out = text.replace(
+        ", set DuplicateKeyPolicy in Options if acceptable",
+        " (a key may appear only once in a mapping: merge the two entries, or rename one)",
+    );
+    if out.contains("duplicate mapping key: ") {
+        out = out.replace("duplicate mapping key: ", "the key ").replacen(" (a key", " appears twice (a key", 2);
+    }
+    out
+}
+
 /// Parses config text; errors carry the line and column.
 pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
-    let config: Config =
-        serde_saphyr::from_str(text).map_err(|e| Error::Config { path: path.to_path_buf(), problem: e.to_string() })?;
+    let config: Config = serde_saphyr::from_str(text).map_err(|e| Error::Config {
+        path: path.to_path_buf(),
+        problem: yaml_problem(&e, &path.display().to_string()),
+    })?;
     if config.deployments.is_empty() {
         return Err(Error::Config { path: path.to_path_buf(), problem: "deployments is empty".into() });
     }
@@ -232,6 +249,15 @@ pub fn check_deployment_name(name: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duplicate_deployment_is_named_without_the_yaml_library_s_options() {
+        let text = "deployments:\n  a:\n    stack: secoda-glue\n  a:\n    stack: dbt-glue\n";
+        let e = parse(text, Path::new("lakepass.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("lakepass.yaml: line 4 column 3: the key a appears twice (a key may appear only once in a mapping: merge the two entries, or rename one)"), "{e}");
+        assert!(e.contains("--> lakepass.yaml:4:3"), "{e}");
+        assert!(!e.contains("DuplicateKeyPolicy") && !e.contains("<input>"), "{e}");
+    }
 
     const SAMPLE: &str = r#"
 deployments:

@@ -166,8 +166,10 @@ pub enum TrustTemplate {
 impl Stack {
     /// Parses and checks a stack file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Stack, Error> {
-        let stack: Stack = serde_saphyr::from_str(text)
-            .map_err(|e| Error::StackFile { origin: origin.to_string(), problem: e.to_string() })?;
+        let stack: Stack = serde_saphyr::from_str(text).map_err(|e| Error::StackFile {
+            origin: origin.to_string(),
+            problem: crate::config::yaml_problem(&e, origin),
+        })?;
         stack.check(origin)?;
         Ok(stack)
     }

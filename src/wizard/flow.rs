@@ -65,8 +65,10 @@ impl Flow {
             origin: stack.name.clone(),
             problem: "lakepass ships no wizard flow for this stack".into(),
         })?;
-        let flow: Flow = serde_saphyr::from_str(text)
-            .map_err(|e| Error::StackFile { origin: format!("wizard/{}.yaml", stack.name), problem: e.to_string() })?;
+        let flow: Flow = serde_saphyr::from_str(text).map_err(|e| Error::StackFile {
+            origin: format!("wizard/{}.yaml", stack.name),
+            problem: crate::config::yaml_problem(&e, &format!("wizard/{}.yaml", stack.name)),
+        })?;
         flow.check(stack)?;
         Ok(flow)
     }
