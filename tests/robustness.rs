@@ -178,6 +178,21 @@ async fn a_second_run_while_one_holds_the_lock_is_refused() {
     let run = w.run(&["provision", "--yes"]).fails();
     assert!(run.stderr.contains("another lakepass run holds the lock"), "{}", run.stderr);
     assert!(w.role("secoda-glue-role").await.is_none());
+
+    // The wizard, refused by the lock, leaves the config as the other run knows it.
+    let config = std::fs::read(w.dir.path().join("lakepass.yaml")).unwrap();
+    let answers = w.dir.path().join("answers.yaml");
+    std::fs::write(&answers, format!("stack: secoda-glue\n{USER_VALUES}")).unwrap();
+    for yes in [true, false] {
+        let mut args = vec!["wizard", "--answers", answers.to_str().unwrap()];
+        if yes {
+            args.push("--yes");
+        }
+        let run = w.run(&args).fails();
+        assert!(run.stderr.contains("another lakepass run holds the lock"), "{}", run.stderr);
+        assert_eq!(std::fs::read(w.dir.path().join("lakepass.yaml")).unwrap(), config, "config untouched");
+    }
+    assert!(!w.user_exists("secoda-glue-user").await);
 }
 
 #[tokio::test]

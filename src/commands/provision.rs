@@ -92,6 +92,36 @@ impl Prepared {
         output::plan_text(&self.plan, &self.heading(), Style::detect())
     }
 
+    /// Locks the state of a plan made from a peek, refusing if another run changed it
+    /// since (the plan would be stale). Held until this is dropped.
+    pub fn lock(&mut self) -> Result<(), Error> {
+        if self.store.is_some() {
+            return Ok(());
+        }
+        let (store, now) = self.loaded.open_state()?;
+        if now.serial != self.state.serial || now.resources != self.state.resources {
+            return Err(Error::Other(format!(
+                "the state of {} changed while the plan was shown (another run?); nothing was changed: run again",
+                self.loaded.name
+            )));
+        }
+        self.store = Some(store);
+        Ok(())
+    }
+
+    /// Lets go of the lock; where no state was ever written, leaves no lock file (or empty
+    /// state directory) behind either.
+    pub fn release(self) {
+        let Some(store) = self.store else { return };
+        let exists = store.path().exists();
+        drop(store);
+        if !exists {
+            let dir = self.loaded.project.state_dir();
+            let _ = std::fs::remove_file(dir.join(format!("{}.lock", self.loaded.name)));
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+
     /// Refuses, before any change, a plan the caller could not finish.
     pub fn check_can_apply(&self) -> Result<(), Error> {
         if !self.denied.is_empty() {
@@ -143,20 +173,10 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
 /// Applies a prepared plan and returns what to hand to the vendor. A new key's secret is
 /// handed over (printed, or written to `secret_file`) even when a later step fails.
 pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn Progress) -> Result<Handoff, Error> {
+    let mut p = p;
+    p.lock()?;
     let Prepared { loaded, values, aws, facts, caller, store, mut state, plan, .. } = p;
-    let store = match store {
-        Some(s) => s,
-        None => {
-            let (store, now) = loaded.open_state()?;
-            if now.serial != state.serial || now.resources != state.resources {
-                return Err(Error::Other(format!(
-                    "the state of {} changed while the plan was shown (another run?); nothing was changed: run again",
-                    loaded.name
-                )));
-            }
-            store
-        }
-    };
+    let store = store.expect("locked above");
     // The profile target must be writable before anything changes in AWS.
     if let Some(t) = profile_of(&loaded, &facts, &values) {
         let file = crate::profile::expand(&t.path);

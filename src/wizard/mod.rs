@@ -101,7 +101,7 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         values,
     };
     let loaded = Loaded::with(&g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;
-    let prepared = commands::prepare(&g, loaded, o.adopt, false).await?;
+    let mut prepared = commands::prepare(&g, loaded, o.adopt, false).await?;
     prepared.check_can_apply()?;
     crate::commands::print(&prepared.plan_text());
     let unchanged = existing == Some(&deployment);
@@ -116,15 +116,19 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         let save = !asker.interactive()
             || asker.confirm(&format!("Save deployment {name} to {} to apply later?", g.config.display()), true)?;
         if save {
+            // Another run of this deployment holds the lock: leave its config alone.
+            prepared.lock()?;
             if !unchanged {
                 config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
             }
+            prepared.release();
             eprintln!("Saved. Apply it with `lakepass provision -d {name}{config_flag}`.");
         } else {
             eprintln!("Nothing was written and nothing was created.");
         }
         return Ok(if asker.interactive() { 0 } else { 2 });
     }
+    prepared.lock()?;
     if !unchanged {
         config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
     }
