@@ -47,6 +47,9 @@ pub enum Command {
     Provision(ProvisionArgs),
     /// Remove exactly what lakepass created for a deployment, then its state.
     Teardown(TeardownArgs),
+    /// Give a user deployment a new access key while the old one keeps working; delete
+    /// the old one once the vendor has switched (--finish).
+    RotateKey(RotateKeyArgs),
     /// Show, per deployment, what exists, what drifted and what is missing.
     Status,
     /// List the stacks lakepass ships.
@@ -116,6 +119,25 @@ pub struct WizardArgs {
 
     /// Write a new access key's secret only to this new file (mode 0600), not to stdout.
     #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Replace the --secret-file if it exists (a symbolic link is always refused).
+    #[arg(long, requires = "secret_file")]
+    pub replace_secret_file: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateKeyArgs {
+    /// Delete the previous key of a rotation under way: the vendor uses the new one.
+    #[arg(long)]
+    pub finish: bool,
+
+    /// Go ahead without asking (never deletes the previous key without --finish).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Write the new key's secret only to this new file (mode 0600), not to stdout.
+    #[arg(long, value_name = "PATH", conflicts_with = "finish")]
     pub secret_file: Option<PathBuf>,
 
     /// Replace the --secret-file if it exists (a symbolic link is always refused).

@@ -49,6 +49,15 @@ fn main() {
                 )
                 .await
             }
+            Command::RotateKey(a) => {
+                let opts = commands::RotateOpts {
+                    finish: a.finish,
+                    yes: a.yes,
+                    secret_file: a.secret_file,
+                    replace_secret_file: a.replace_secret_file,
+                };
+                commands::rotate_key(&global, &opts).await
+            }
             Command::Status => commands::status(&global).await,
             Command::Wizard(a) => {
                 let opts = lakepass::wizard::WizardOpts {

@@ -338,3 +338,70 @@ async fn a_refusal_mid_way_says_what_was_done_and_how_to_finish() {
     assert!(w.role("secoda-glue-role").await.is_none());
     assert!(!w.policy_exists("secoda-glue-policy").await);
 }
+
+/// `rotate-key`: a new key handed over beside the old one, which keeps working until
+/// `--finish`; a crash anywhere in between is settled by the next provision.
+#[tokio::test]
+async fn rotate_key_hands_over_a_new_key_and_deletes_the_old_only_on_finish() {
+    let w = World::new().await;
+    w.secoda(USER_VALUES);
+    w.run(&["provision", "--yes", "--secret-file", w.dir.path().join("s1").to_str().unwrap()]).ok();
+    let first = w.access_keys("secoda-glue-user").await;
+    assert_eq!(first.len(), 1);
+
+    let s2 = w.dir.path().join("s2");
+    let run = w.run(&["rotate-key", "--yes", "--secret-file", s2.to_str().unwrap()]).ok();
+    let keys = w.access_keys("secoda-glue-user").await;
+    assert_eq!(keys.len(), 2, "old and new: {keys:?}");
+    let new = keys.iter().find(|k| **k != first[0]).unwrap().clone();
+    assert!(run.stdout.contains(&format!("access key ID:  {new}")), "{}", run.stdout);
+    assert!(std::fs::read_to_string(&s2).unwrap().trim().len() >= 20);
+    assert!(
+        run.stderr.contains(&format!("The previous key {} keeps working. Once the vendor uses {new}, run `lakepass rotate-key --finish -d secoda`", first[0])),
+        "{}",
+        run.stderr
+    );
+    // Meanwhile provision changes nothing and says why there are two keys.
+    let plan = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(plan.stdout.contains(&format!("keeps its previous key {}", first[0])), "{}", plan.stdout);
+
+    let done = w.run(&["rotate-key", "--finish", "--yes"]).ok();
+    assert!(done.stdout.contains(&format!("Deleted the previous key {}", first[0])), "{}", done.stdout);
+    assert_eq!(w.access_keys("secoda-glue-user").await, vec![new.clone()]);
+    assert_eq!(w.state().unwrap()["resources"]["access-key/secoda-glue-user"]["access_key_id"], new.as_str());
+    let again = w.run(&["rotate-key", "--finish", "--yes"]).fails();
+    assert!(again.stderr.contains("--finish has no rotation to finish"), "{}", again.stderr);
+
+    // A rotation that dies after each of its changes: provision settles it on one
+    // handed-over key, and the next rotation works.
+    for crash in 1..=3 {
+        let mut cmd = w.command(&["rotate-key", "--yes"]);
+        cmd.env("LAKEPASS_FAULT_CRASH_AFTER_ACTIONS", crash.to_string());
+        let died = support::run(cmd, &w.emu);
+        assert_eq!(died.code, 101, "crash {crash}: {died:?}");
+        let refused = w.run(&["rotate-key", "--yes"]);
+        if refused.code != 0 {
+            assert!(refused.stderr.contains("run `lakepass provision` first"), "crash {crash}: {refused:?}");
+        }
+        w.run(&["provision", "--yes"]).ok();
+        let keys = w.access_keys("secoda-glue-user").await;
+        let live = w.state().unwrap()["resources"]["access-key/secoda-glue-user"]["access_key_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(keys.contains(&live), "crash {crash}: the recorded key exists: {keys:?}");
+        if keys.len() == 2 {
+            w.run(&["rotate-key", "--finish", "--yes"]).ok();
+        }
+        assert_eq!(w.access_keys("secoda-glue-user").await.len(), 1, "crash {crash}");
+    }
+    w.run(&["teardown", "--yes"]).ok();
+    assert_eq!(w.snapshot().await, "[]");
+
+    // A role has no key to rotate.
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    let role = w.run(&["rotate-key", "--yes"]).fails();
+    assert!(role.stderr.contains("has no access key lakepass manages"), "{}", role.stderr);
+}

@@ -193,12 +193,12 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
                 _ => {}
             },
         },
-        Step::CreateAccessKey { user, delete_first, had } => {
+        Step::CreateAccessKey { user, delete_first, had, retire } => {
             for id in delete_first {
                 delete_key(cx, user, id).await?;
             }
             // From here until the secret is handed over, any new key is a leftover.
-            tag_key(cx, user, &KeyTag::creating(had)).await?;
+            tag_key(cx, user, &KeyTag::creating(had, retire.as_deref())).await?;
             crash_point();
             let out = create_key(cx, user, had).await?;
             let key = out.access_key().ok_or_else(|| Error::Aws {
@@ -209,7 +209,11 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
             crash_point();
             let went = cx.handover.hand_over(user, &id, Secret(key.secret_access_key().to_string()), cx.progress);
             crash_point();
-            tag_key(cx, user, &KeyTag::live(&id)).await?;
+            let tag = match retire {
+                Some(old) => KeyTag::live_retiring(&id, old),
+                None => KeyTag::live(&id),
+            };
+            tag_key(cx, user, &tag).await?;
             crash_point();
             return Ok((None, Some((id, went))));
         }

@@ -5,6 +5,7 @@
 
 mod look;
 mod provision;
+mod rotate;
 mod secret;
 mod status;
 mod teardown;
@@ -22,6 +23,7 @@ pub async fn profile(g: &Global) -> Result<i32, Error> {
     print(&crate::profile::profile_text(&t.profile, &t.target, &t.fields, &loaded.name));
     Ok(0)
 }
+pub use rotate::{RotateOpts, rotate_key};
 pub use status::status;
 pub use teardown::teardown;
 

@@ -268,7 +268,7 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    fn new(loaded: &Loaded, facts: &Facts, values: &Values, state: &State, applied: Applied) -> Handoff {
+    pub(super) fn new(loaded: &Loaded, facts: &Facts, values: &Values, state: &State, applied: Applied) -> Handoff {
         let mut rows = Vec::new();
         for owned in state.resources.values() {
             match &owned.resource {

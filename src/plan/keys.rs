@@ -7,8 +7,12 @@
 //! created, `creating had:<id> ...` listing the keys the user had before. A key that is
 //! neither live nor among those is provably a leftover of a creation that never finished
 //! handing its secret over: it is replaced. Any other key is left alone.
+//!
+//! A rotation (`lakepass rotate-key`) keeps the old key live while the new one is made
+//! (`live:<old> creating had:<old>`), then marks both (`live:<new> retiring:<old>`) until
+//! the user confirms the vendor switched and the old key is deleted.
 
-use super::{Change, Planner, Step};
+use super::{Change, Plan, Planner, Step};
 use crate::error::Error;
 use crate::model::Resource;
 use crate::state::Owned;
@@ -21,6 +25,8 @@ pub struct KeyTag {
     pub live: Option<String>,
     /// Set while a key is being created: the keys the user had before.
     pub creating: Option<BTreeSet<String>>,
+    /// The previous key of a rotation, still working until the vendor has switched.
+    pub retiring: Option<String>,
 }
 
 impl KeyTag {
@@ -31,6 +37,8 @@ impl KeyTag {
                 tag.live = Some(id.to_string());
             } else if token == "creating" {
                 tag.creating.get_or_insert_with(BTreeSet::new);
+            } else if let Some(id) = token.strip_prefix("retiring:") {
+                tag.retiring = Some(id.to_string());
             } else if let Some(id) = token.strip_prefix("had:") {
                 tag.creating.get_or_insert_with(BTreeSet::new).insert(id.to_string());
             }
@@ -40,8 +48,10 @@ impl KeyTag {
 
     /// The value written before creating a key (IAM tag values allow letters, digits,
     /// spaces and `:`; two key ids fit well within 256 characters).
-    pub fn creating(had: &[String]) -> String {
-        let mut out = "creating".to_string();
+    /// `keep`: the key that stays live meanwhile (a rotation's old key).
+    pub fn creating(had: &[String], keep: Option<&str>) -> String {
+        let mut out = keep.map(|k| format!("live:{k} ")).unwrap_or_default();
+        out.push_str("creating");
         for id in had {
             out.push_str(&format!(" had:{id}"));
         }
@@ -50,6 +60,11 @@ impl KeyTag {
 
     pub fn live(id: &str) -> String {
         format!("live:{id}")
+    }
+
+    /// A rotation's new key is live; the old one works until the vendor has switched.
+    pub fn live_retiring(id: &str, old: &str) -> String {
+        format!("live:{id} retiring:{old}")
     }
 }
 
@@ -67,8 +82,18 @@ impl Planner<'_> {
             Some(had) => keys.iter().filter(|k| !had.contains(*k) && Some(*k) != live.as_ref()).cloned().collect(),
             None => Vec::new(),
         };
-        let others: Vec<String> =
-            keys.iter().filter(|k| Some(*k) != live.as_ref() && !leftovers.contains(k)).cloned().collect();
+        let retiring = tag.retiring.clone().filter(|k| keys.contains(k) && Some(k) != live.as_ref());
+        if let Some(old) = &retiring {
+            self.plan.notes.push(format!(
+                "user {user} keeps its previous key {old} until the vendor has switched to the new one: `lakepass rotate-key --finish -d {}` deletes it",
+                self.input.deployment
+            ));
+        }
+        let others: Vec<String> = keys
+            .iter()
+            .filter(|k| Some(*k) != live.as_ref() && !leftovers.contains(k) && Some(*k) != retiring.as_ref())
+            .cloned()
+            .collect();
         if !others.is_empty() {
             self.plan.notes.push(format!(
                 "user {user} has {} other access key(s) lakepass did not create ({}); left alone",
@@ -127,26 +152,140 @@ impl Planner<'_> {
                     (Some(_), true) => "the recorded key was deleted outside lakepass; creating a new one".to_string(),
                     (None, true) => "does not exist yet".to_string(),
                 };
-                let steps =
-                    vec![Step::CreateAccessKey { user: user.to_string(), delete_first: leftovers, had: others }];
+                let steps = vec![Step::CreateAccessKey {
+                    user: user.to_string(),
+                    delete_first: leftovers,
+                    had: others,
+                    retire: None,
+                }];
                 self.action(Change::Create, r, reason, steps);
             }
         }
     }
 }
 
+/// Where the rotation of a user's key stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// One live key: a new one is made beside it (IAM allows two).
+    Start { old: String },
+    /// The new key is live; the old one works until the vendor has switched.
+    Finishing { old: String, new: String },
+}
+
+/// Decides the next step of rotating `user`'s key, from its keys and tag and the key the
+/// state records. A key that is not settled (an interrupted run's, or none live) is
+/// provision's to settle first; a second key lakepass did not make leaves no room.
+pub fn rotation(user: &str, keys: &[String], tag: &KeyTag, recorded: Option<&str>) -> Result<Rotation, Error> {
+    let unsettled = |problem: &str| Error::Value {
+        field: format!("access key of user {user}"),
+        problem: problem.to_string(),
+        fix: "run `lakepass provision` first: it settles the key (and hands a new one over if needed), then rotate"
+            .into(),
+    };
+    if tag.creating.is_some() {
+        return Err(unsettled("is being created by a run that did not finish"));
+    }
+    let present = |id: Option<&str>| id.filter(|k| keys.iter().any(|x| x == k)).map(str::to_string);
+    let Some(live) = present(tag.live.as_deref()).or_else(|| present(recorded)) else {
+        return Err(unsettled("has no live key lakepass handed over"));
+    };
+    if let Some(old) = present(tag.retiring.as_deref()).filter(|o| *o != live) {
+        return Ok(Rotation::Finishing { old, new: live });
+    }
+    let others: Vec<&String> = keys.iter().filter(|k| **k != live).collect();
+    if let Some(other) = others.first() {
+        return Err(Error::Value {
+            field: format!("access key of user {user}"),
+            problem: format!(
+                "cannot be rotated: the user also has key {other}, which lakepass did not create, and IAM allows two keys"
+            ),
+            fix: format!(
+                "if nobody uses it, delete it (`aws iam delete-access-key --user-name {user} --access-key-id {other}`), then rotate"
+            ),
+        });
+    }
+    Ok(Rotation::Start { old: live })
+}
+
+/// The one action of a rotation step on the key resource `r` (an access key).
+pub fn rotation_plan(r: &Resource, user: &str, step: &Rotation) -> Plan {
+    let (reason, steps) = match step {
+        Rotation::Start { old } => (
+            format!("a new key beside {old}, which keeps working until the vendor has switched"),
+            vec![Step::CreateAccessKey {
+                user: user.to_string(),
+                delete_first: Vec::new(),
+                had: vec![old.clone()],
+                retire: Some(old.clone()),
+            }],
+        ),
+        Rotation::Finishing { old, new } => (
+            format!("deleting the previous key {old}; {new} stays"),
+            vec![
+                Step::DeleteAccessKey { user: user.to_string(), id: old.clone() },
+                Step::MarkLiveKey { user: user.to_string(), id: new.clone() },
+            ],
+        ),
+    };
+    let action = super::Action {
+        change: Change::Update,
+        address: r.address(),
+        resource: r.clone(),
+        reason,
+        diff: Vec::new(),
+        steps,
+    };
+    Plan { actions: vec![action], ..Plan::default() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_rotation_starts_beside_the_live_key_and_finishes_by_deleting_the_old() {
+        let live = KeyTag::parse(&KeyTag::live("AKIAOLD"));
+        assert_eq!(rotation("u", &ids(&["AKIAOLD"]), &live, None).unwrap(), Rotation::Start { old: "AKIAOLD".into() });
+        let after = KeyTag::parse(&KeyTag::live_retiring("AKIANEW", "AKIAOLD"));
+        assert_eq!(
+            rotation("u", &ids(&["AKIAOLD", "AKIANEW"]), &after, Some("AKIANEW")).unwrap(),
+            Rotation::Finishing { old: "AKIAOLD".into(), new: "AKIANEW".into() }
+        );
+        // The old key deleted by hand: a new rotation may start.
+        assert_eq!(
+            rotation("u", &ids(&["AKIANEW"]), &after, Some("AKIANEW")).unwrap(),
+            Rotation::Start { old: "AKIANEW".into() }
+        );
+    }
+
+    #[test]
+    fn an_unsettled_key_or_a_foreign_second_key_stops_a_rotation() {
+        let during = KeyTag::parse(&KeyTag::creating(&ids(&["AKIAOLD"]), Some("AKIAOLD")));
+        assert_eq!(during.live.as_deref(), Some("AKIAOLD"), "the old key stays live meanwhile");
+        let e = rotation("u", &ids(&["AKIAOLD", "AKIANEW"]), &during, None).unwrap_err();
+        assert!(e.hint().unwrap().contains("lakepass provision"), "{e}");
+        let e = rotation("u", &ids(&["AKIAOLD", "AKIAHUMAN"]), &KeyTag::parse("live:AKIAOLD"), None).unwrap_err();
+        assert!(e.to_string().contains("also has key AKIAHUMAN"), "{e}");
+        let e = rotation("u", &ids(&[]), &KeyTag::default(), Some("AKIAGONE")).unwrap_err();
+        assert!(e.to_string().contains("has no live key"), "{e}");
+    }
+
     #[test]
     fn the_key_tag_round_trips() {
         let had = vec!["AKIAONE".to_string(), "AKIATWO".to_string()];
-        let t = KeyTag::parse(&KeyTag::creating(&had));
+        let t = KeyTag::parse(&KeyTag::creating(&had, None));
         assert_eq!(t.live, None);
         assert_eq!(t.creating, Some(had.into_iter().collect()));
-        assert_eq!(KeyTag::parse(&KeyTag::creating(&[])).creating, Some(BTreeSet::new()));
-        assert_eq!(KeyTag::parse(&KeyTag::live("AKIAX")), KeyTag { live: Some("AKIAX".into()), creating: None });
+        assert_eq!(KeyTag::parse(&KeyTag::creating(&[], None)).creating, Some(BTreeSet::new()));
+        assert_eq!(
+            KeyTag::parse(&KeyTag::live("AKIAX")),
+            KeyTag { live: Some("AKIAX".into()), creating: None, retiring: None }
+        );
         assert_eq!(KeyTag::parse(""), KeyTag::default());
     }
 }

@@ -11,7 +11,7 @@ mod keys;
 mod rights;
 
 pub use discover::discover;
-pub use keys::KeyTag;
+pub use keys::{KeyTag, Rotation, rotation, rotation_plan};
 pub use rights::{grants_needed, iam_needed};
 
 use crate::error::Error;
@@ -98,6 +98,10 @@ pub enum Step {
         user: String,
         delete_first: Vec<String>,
         had: Vec<String>,
+        /// A rotation: this key stays live while the new one is made, then is marked
+        /// retiring beside it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retire: Option<String>,
     },
     /// Records on the user which key is live (its secret was handed over).
     MarkLiveKey {

@@ -517,7 +517,8 @@ fn adopting_a_user_keeps_its_keys_and_a_lost_key_is_replaced_alone() {
         [Step::CreateAccessKey {
             user: "secoda-glue-user".into(),
             delete_first: vec![],
-            had: vec!["AKIATHEIRS".into()]
+            had: vec!["AKIATHEIRS".into()],
+            retire: None
         }]
     );
     simulate(&mut o, &mut s, &plan);
@@ -533,7 +534,8 @@ fn adopting_a_user_keeps_its_keys_and_a_lost_key_is_replaced_alone() {
         [Step::CreateAccessKey {
             user: "secoda-glue-user".into(),
             delete_first: vec![],
-            had: vec!["AKIATHEIRS".into()]
+            had: vec!["AKIATHEIRS".into()],
+            retire: None
         }]
     );
     assert!(create.reason.contains("deleted outside lakepass"));
@@ -636,6 +638,7 @@ fn a_key_created_by_a_run_that_died_before_handing_it_over_is_replaced() {
             user: "secoda-glue-user".into(),
             delete_first: vec!["AKIALOST".into()],
             had: vec!["AKIAHUMAN".into()],
+            retire: None,
         }]
     );
     assert!(a.reason.contains("replacing 1 key(s) an interrupted run created and never marked live"), "{}", a.reason);
