@@ -26,6 +26,8 @@ pub struct Aws {
     pub glue: aws_sdk_glue::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
+    config: aws_config::SdkConfig,
+    notice: RetryNotice,
 }
 
 /// Where to connect: overrides of the credential chain's profile and region.
@@ -114,7 +116,28 @@ impl Aws {
             glue: client!(aws_sdk_glue, "lakepass-glue"),
             sts: client!(aws_sdk_sts, "lakepass-sts"),
             region,
+            config,
+            notice,
         })
+    }
+
+    /// An S3 client for the team's state bucket, in `region` where that is not the
+    /// deployment's. Path-style addressing where an endpoint is set (an emulator).
+    pub fn s3(&self, region: Option<&str>) -> aws_sdk_s3::Client {
+        let mut b = aws_sdk_s3::config::Builder::from(&self.config)
+            .retry_partition(
+                RetryPartition::custom("lakepass-s3")
+                    .token_bucket(TokenBucket::builder().capacity(100_000).build())
+                    .build(),
+            )
+            .interceptor(self.notice.clone());
+        if let Some(r) = region {
+            b = b.region(aws_config::Region::new(r.to_string()));
+        }
+        if self.config.endpoint_url().is_some() {
+            b = b.force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
     }
 
     /// Who is calling, and the account facts every ARN is built from.

@@ -12,6 +12,13 @@ pub const DEFAULT_PATH: &str = "lakepass.yaml";
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Where the team keeps state and locks: `s3://BUCKET/PREFIX`. Without it, state is
+    /// kept in `.lakepass/` beside this file, for this checkout alone.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The state bucket's region, where it is not each deployment's.
+    #[serde(default)]
+    pub state_region: Option<String>,
     pub deployments: BTreeMap<String, Deployment>,
 }
 
@@ -60,6 +67,11 @@ impl Project {
         let mut p = self.clone();
         p.config.deployments.insert(name.to_string(), deployment);
         p
+    }
+
+    /// The team's state location, when the config names one.
+    pub fn state_location(&self) -> Option<crate::state::S3Location> {
+        self.config.state.as_deref().and_then(|url| crate::state::S3Location::parse(url, "state").ok())
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -222,6 +234,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
         path: path.to_path_buf(),
         problem: yaml_problem(&e, &path.display().to_string()),
     })?;
+    if let Some(url) = &config.state {
+        crate::state::S3Location::parse(url, "state")?;
+    }
     if config.deployments.is_empty() {
         return Err(Error::Config { path: path.to_path_buf(), problem: "deployments is empty".into() });
     }

@@ -85,6 +85,9 @@ pub enum Error {
     #[error("another lakepass run holds the lock {path}")]
     Locked { path: PathBuf },
 
+    #[error("another lakepass run holds the lock {lock}: {holder}")]
+    LockedRemote { lock: String, holder: String },
+
     #[error("the state file {path} is unreadable: {problem}")]
     State { path: PathBuf, problem: String },
 
@@ -163,6 +166,9 @@ impl Error {
             ),
             Error::ProfileNotOurs { .. } => "choose another target (profile.target in lakepass.yaml), or pass --overwrite-profile to replace it (a backup of the file is kept)".into(),
             Error::Locked { .. } => "wait for the other run to finish; the lock is released when it exits".into(),
+            Error::LockedRemote { lock, .. } => format!(
+                "wait for that run to finish (it deletes the lock when it ends). If it died, check with its owner that nothing runs, then delete the lock: `aws s3 rm {lock}`"
+            ),
             Error::State { .. } => "restore the file from version control, or move it aside and run again with --adopt: lakepass then takes over what carries this deployment's ownership tags".into(),
             _ => return None,
         })

@@ -28,7 +28,7 @@ fn main() {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
-        match cli.command {
+        let result = match cli.command {
             Command::Provision(a) => {
                 let opts = ProvisionOpts {
                     plan_only: a.plan,
@@ -73,7 +73,10 @@ fn main() {
             }
             Command::Stacks => commands::stacks(),
             Command::Profile => commands::profile(&global).await,
-        }
+        };
+        // However the command ended, the team's state locks it took go.
+        lakepass::state::release_all().await;
+        result
     });
     match result {
         Ok(code) => std::process::exit(code),

@@ -154,7 +154,7 @@ pub(super) async fn apply_grants(cx: &Context<'_>, actions: &[Action], state: &m
                     }
                 }
                 if recorded {
-                    cx.store.save(state)?;
+                    cx.store.save(state).await?;
                 }
             }
         }

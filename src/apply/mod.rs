@@ -129,7 +129,7 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &m
             state.resources.remove(address);
         }
         state.pending = creating;
-        cx.store.save(state)?;
+        cx.store.save(state).await?;
     }
     cx.progress.begin(&plan.actions);
     let mut i = 0;
@@ -163,7 +163,7 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &m
                         applied.access_key = handed;
                     }
                     action.record_into(state, cx.facts, made);
-                    cx.store.save(state)?;
+                    cx.store.save(state).await?;
                     cx.progress.done(action);
                 }
                 Err(e) => {

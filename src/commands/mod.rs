@@ -136,17 +136,42 @@ impl Loaded {
         self.project.state_dir().join(format!("{}.json", self.name))
     }
 
+    /// Where the state lives, for messages: the local file or the team's s3:// URL.
+    pub(crate) fn state_label(&self) -> PathBuf {
+        match self.project.state_location() {
+            Some(l) => PathBuf::from(l.url(&format!("{}.json", self.name))),
+            None => self.state_path(),
+        }
+    }
+
     /// Opens and locks the state, for a run that may change things. Whether it belongs
     /// to this deployment, account and region is checked once the caller is known.
-    pub(crate) fn open_state(&self) -> Result<(Store, State), Error> {
-        let store = Store::open(&self.project.state_dir(), &self.name)?;
-        let state = store.load()?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
+    pub(crate) async fn open_state(&self, aws: &Aws) -> Result<(Store, State), Error> {
+        let store = match self.project.state_location() {
+            Some(location) => {
+                let client = aws.s3(self.project.config.state_region.as_deref());
+                Store::open_s3(client, location, &self.name, &self.project.state_dir()).await?
+            }
+            None => Store::open(&self.project.state_dir(), &self.name)?,
+        };
+        let state = store.load().await?.unwrap_or_else(|| State::new(&self.name, &self.stack.name));
         Ok((store, state))
     }
 
     /// Reads the state without the lock, for a run that only looks.
-    pub(crate) fn peek_state(&self) -> Result<State, Error> {
-        Ok(Store::peek(&self.state_path())?.unwrap_or_else(|| State::new(&self.name, &self.stack.name)))
+    pub(crate) async fn peek_state(&self, aws: &Aws) -> Result<State, Error> {
+        let state = match self.project.state_location() {
+            Some(location) => {
+                let client = aws.s3(self.project.config.state_region.as_deref());
+                match Store::peek_s3(&client, &location, &self.name).await? {
+                    Some(s) => Some(s),
+                    // Not migrated yet: the local state is still this checkout's truth.
+                    None => Store::peek(&self.state_path())?,
+                }
+            }
+            None => Store::peek(&self.state_path())?,
+        };
+        Ok(state.unwrap_or_else(|| State::new(&self.name, &self.stack.name)))
     }
 }
 

@@ -12,7 +12,7 @@ use crate::plan::{self, Plan};
 /// `lakepass provision [--plan]`. Returns the exit code.
 pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
-    let mut p = prepare(g, loaded, o.adopt, true).await?;
+    let mut p = prepare(g, loaded, o.adopt, !o.plan_only).await?;
     if o.plan_only {
         if !p.blocked.is_empty() {
             p.plan.notes.push(format!(
@@ -94,11 +94,11 @@ impl Prepared {
 
     /// Locks the state of a plan made from a peek, refusing if another run changed it
     /// since (the plan would be stale). Held until this is dropped.
-    pub fn lock(&mut self) -> Result<(), Error> {
+    pub async fn lock(&mut self) -> Result<(), Error> {
         if self.store.is_some() {
             return Ok(());
         }
-        let (store, now) = self.loaded.open_state()?;
+        let (store, now) = self.loaded.open_state(&self.aws).await?;
         if now.serial != self.state.serial || now.resources != self.state.resources {
             return Err(Error::Other(format!(
                 "the state of {} changed while the plan was shown (another run?); nothing was changed: run again",
@@ -111,9 +111,9 @@ impl Prepared {
 
     /// Lets go of the lock; where no state was ever written, leaves no lock file (or empty
     /// state directory) behind either.
-    pub fn release(self) {
+    pub async fn release(self) {
         let Some(store) = self.store else { return };
-        let exists = store.path().exists();
+        let exists = store.exists().await.unwrap_or(true);
         drop(store);
         if !exists {
             let dir = self.loaded.project.state_dir();
@@ -142,12 +142,12 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
     let values = loaded.values()?;
     let aws = loaded.aws(g).await?;
     let (store, mut state) = if lock {
-        let (store, state) = loaded.open_state()?;
+        let (store, state) = loaded.open_state(&aws).await?;
         (Some(store), state)
     } else {
-        (None, loaded.peek_state()?)
+        (None, loaded.peek_state(&aws).await?)
     };
-    let seen = look(&loaded, &aws, Some(&values), &state, &loaded.state_path(), false).await?;
+    let seen = look(&loaded, &aws, Some(&values), &state, &loaded.state_label(), false).await?;
     let Looked { facts, caller, catalog, desired, observed, scope, .. } = seen;
     state.account.get_or_insert_with(|| facts.account.clone());
     state.region.get_or_insert_with(|| facts.region.clone());
@@ -174,7 +174,7 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
 /// handed over (printed, or written to `secret_file`) even when a later step fails.
 pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn Progress) -> Result<Handoff, Error> {
     let mut p = p;
-    p.lock()?;
+    p.lock().await?;
     let Prepared { loaded, values, aws, facts, caller, store, mut state, plan, .. } = p;
     let store = store.expect("locked above");
     // The profile target must be writable before anything changes in AWS.
@@ -210,7 +210,7 @@ pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn P
     state.account = Some(facts.account.clone());
     state.region = Some(facts.region.clone());
     let changed = plan.has_changes() || before != (state.values.clone(), state.account.clone(), state.region.clone());
-    if changed && let Err(e) = store.save(&mut state) {
+    if changed && let Err(e) = store.save(&mut state).await {
         print(&handoff.plain());
         return Err(e);
     }

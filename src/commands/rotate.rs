@@ -24,7 +24,7 @@ pub async fn rotate_key(g: &Global, o: &RotateOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
     let values = loaded.values()?;
     let aws = loaded.aws(g).await?;
-    let (store, mut state) = loaded.open_state()?;
+    let (store, mut state) = loaded.open_state(&aws).await?;
     let (facts, caller) = aws.whoami().await?;
     check_account(&loaded.name, &loaded.deployment, &facts, &caller)?;
     check_state(&state, &loaded.name, &loaded.stack.name, &facts, store.path())?;

@@ -20,7 +20,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
             None
         }
     };
-    let (store, state) = loaded.open_state()?;
+    let (store, state) = loaded.open_state(&aws).await?;
     let seen = look(&loaded, &aws, values.as_ref(), &state, store.path(), true).await?;
     let Looked { facts, caller, catalog, candidates, observed, .. } = seen;
     let (mut owned, unrecorded) = plan::discover(&candidates, &observed, &state, &loaded.name, o.adopt);
@@ -69,7 +69,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
             print(&format!("  note: {n}\n"));
         }
         if !o.plan_only {
-            store.remove()?;
+            store.remove().await?;
             let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
         }
         return Ok(0);
@@ -97,7 +97,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         return Err(partial(e, &before, &owned, "teardown"));
     }
     if owned.resources.is_empty() {
-        store.remove()?;
+        store.remove().await?;
         let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
         print(&format!(
             "Teardown complete: removed {} resource(s); the state of {} is gone.\n",

@@ -117,18 +117,18 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
             || asker.confirm(&format!("Save deployment {name} to {} to apply later?", g.config.display()), true)?;
         if save {
             // Another run of this deployment holds the lock: leave its config alone.
-            prepared.lock()?;
+            prepared.lock().await?;
             if !unchanged {
                 config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
             }
-            prepared.release();
+            prepared.release().await;
             eprintln!("Saved. Apply it with `lakepass provision -d {name}{config_flag}`.");
         } else {
             eprintln!("Nothing was written and nothing was created.");
         }
         return Ok(if asker.interactive() { 0 } else { 2 });
     }
-    prepared.lock()?;
+    prepared.lock().await?;
     if !unchanged {
         config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
     }

@@ -463,6 +463,12 @@ pub async fn clients_athena(url: &str) -> aws_sdk_athena::Client {
     aws_sdk_athena::Client::new(&sdk_config(url).await)
 }
 
+/// An S3 client on the emulator (path-style, as the emulator needs).
+pub async fn clients_s3(url: &str) -> aws_sdk_s3::Client {
+    let config = sdk_config(url).await;
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build())
+}
+
 /// A policy document as IAM returns it (URL-encoded or raw), parsed.
 pub fn decode(text: &str) -> Value {
     let raw = if text.starts_with('{') {

@@ -29,6 +29,8 @@ struct Shared {
     simulate_denying: Option<Vec<String>>,
     /// Actions answered with AccessDenied, as an SCP would, every time.
     access_denied: Vec<String>,
+    /// Actions held this long before they go through.
+    delays: Vec<(String, std::time::Duration)>,
 }
 
 pub struct Proxy {
@@ -90,6 +92,11 @@ impl Proxy {
     /// Refuses these actions with AccessDenied (an SCP's explicit deny).
     pub fn deny(&self, actions: &[&str]) {
         self.shared.lock().unwrap().access_denied = actions.iter().map(|a| a.to_string()).collect();
+    }
+
+    /// Holds every call of `action` for `by` before passing it on.
+    pub fn delay(&self, action: &str, by: std::time::Duration) {
+        self.shared.lock().unwrap().delays.push((action.to_string(), by));
     }
 
     pub fn refused(&self) -> usize {
@@ -170,6 +177,10 @@ fn serve(client: TcpStream, upstream: &str, shared: &Mutex<Shared>) -> std::io::
             format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         client.write_all(text.as_bytes())?;
         return client.flush();
+    }
+    let delay = shared.lock().unwrap().delays.iter().find(|(a, _)| *a == action).map(|(_, d)| *d);
+    if let Some(d) = delay {
+        std::thread::sleep(d);
     }
     let canned = {
         let s = shared.lock().unwrap();
@@ -334,6 +345,17 @@ fn action_of(head: &str, body: &[u8], target: Option<String>, auth: Option<Strin
         .and_then(|c| c.split('/').nth(3))
         .unwrap_or("unknown")
         .to_string();
+    if service == "s3" {
+        // S3's REST calls: the method says what, the path which object.
+        let verb = match head.split_whitespace().next().unwrap_or("") {
+            "GET" => "GetObject",
+            "PUT" => "PutObject",
+            "DELETE" => "DeleteObject",
+            "HEAD" => "HeadObject",
+            other => other,
+        };
+        return format!("s3:{verb}");
+    }
     if let Some(t) = target {
         return format!("{service}:{}", t.rsplit('.').next().unwrap_or(&t));
     }

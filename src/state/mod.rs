@@ -1,6 +1,11 @@
 //! State: what lakepass created and owns, per deployment, in `.lakepass/NAME.json` beside
-//! the config. Written atomically (temp file + rename) after every action that succeeds,
-//! and locked for the whole run. Holds names, ARNs, versions and key ids, never a secret.
+//! the config, or in S3 for a team ([`remote`]). Written whole after every action that
+//! succeeds, and locked for the whole run. Holds names, ARNs, versions and key ids, never
+//! a secret.
+
+mod remote;
+
+pub use remote::{S3Location, release_all};
 
 use crate::error::Error;
 use crate::model::Resource;
@@ -67,10 +72,14 @@ impl State {
     }
 }
 
-/// The state of one deployment on disk, locked while this value lives.
+/// The state of one deployment, locked while this value lives.
 pub struct Store {
-    path: PathBuf,
-    _lock: File,
+    backend: Backend,
+}
+
+enum Backend {
+    Local { path: PathBuf, _lock: File },
+    S3(remote::Remote),
 }
 
 impl Store {
@@ -92,16 +101,66 @@ impl Store {
                 return Err(Error::Io { what: format!("lock {}", lock_path.display()), source: e });
             }
         }
-        Ok(Store { path: dir.join(format!("{deployment}.json")), _lock: lock })
+        Ok(Store { backend: Backend::Local { path: dir.join(format!("{deployment}.json")), _lock: lock } })
     }
 
+    /// Opens (and locks) the state of `deployment` in S3. A state this checkout kept in
+    /// `local_dir` before the team moved to S3 is uploaded on first use (and the local
+    /// file renamed `.migrated`); both existing is refused rather than guessed.
+    pub async fn open_s3(
+        client: aws_sdk_s3::Client,
+        location: S3Location,
+        deployment: &str,
+        local_dir: &Path,
+    ) -> Result<Store, Error> {
+        let remote = remote::Remote::open(client, location, deployment).await?;
+        let store = Store { backend: Backend::S3(remote) };
+        let local = local_dir.join(format!("{deployment}.json"));
+        if let Some(mut state) = Store::peek(&local)? {
+            if store.load().await?.is_some() {
+                return Err(Error::State {
+                    path: local.clone(),
+                    problem: format!(
+                        "exists beside the team's state {} (lakepass.yaml says state lives in S3)",
+                        store.path().display()
+                    ),
+                });
+            }
+            store.save(&mut state).await?;
+            let moved = local.with_extension("json.migrated");
+            fs::rename(&local, &moved)
+                .map_err(|e| Error::Io { what: format!("rename {}", local.display()), source: e })?;
+            eprintln!(
+                "note: moved the state of {deployment} to {} (the team's state from now on); the local copy is kept as {}",
+                store.path().display(),
+                moved.display()
+            );
+        }
+        Ok(store)
+    }
+
+    /// Where the state lives: a file, or an s3:// URL.
     pub fn path(&self) -> &Path {
-        &self.path
+        match &self.backend {
+            Backend::Local { path, .. } => path,
+            Backend::S3(r) => r.path_ref(),
+        }
+    }
+
+    /// Whether a state was ever written here.
+    pub async fn exists(&self) -> Result<bool, Error> {
+        match &self.backend {
+            Backend::Local { path, .. } => Ok(path.exists()),
+            Backend::S3(_) => Ok(self.load().await?.is_some()),
+        }
     }
 
     /// The recorded state, or None if this deployment was never applied.
-    pub fn load(&self) -> Result<Option<State>, Error> {
-        Store::peek(&self.path)
+    pub async fn load(&self) -> Result<Option<State>, Error> {
+        match &self.backend {
+            Backend::Local { path, .. } => Store::peek(path),
+            Backend::S3(r) => r.load().await,
+        }
     }
 
     /// Reads a state file without locking it. Safe while another run writes it: writes
@@ -112,43 +171,65 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::Io { what: format!("read {}", path.display()), source: e }),
         };
-        let state: State = serde_json::from_str(&text)
-            .map_err(|e| Error::State { path: path.to_path_buf(), problem: e.to_string() })?;
-        if state.format_version > FORMAT_VERSION {
-            return Err(Error::State {
-                path: path.to_path_buf(),
-                problem: format!(
-                    "it has format version {}, newer than this lakepass understands ({FORMAT_VERSION}); upgrade lakepass",
-                    state.format_version
-                ),
-            });
-        }
-        Ok(Some(state))
+        parse_state(&text, path).map(Some)
     }
 
-    /// Writes the state atomically, bumping its serial. An empty state removes the file.
-    pub fn save(&self, state: &mut State) -> Result<(), Error> {
+    /// Reads a team's state in S3 without the lock.
+    pub async fn peek_s3(
+        client: &aws_sdk_s3::Client,
+        location: &S3Location,
+        deployment: &str,
+    ) -> Result<Option<State>, Error> {
+        Ok(remote::read(client, location, deployment).await?.map(|(state, _)| state))
+    }
+
+    /// Writes the state whole, bumping its serial.
+    pub async fn save(&self, state: &mut State) -> Result<(), Error> {
         state.serial += 1;
         state.lakepass_version = env!("CARGO_PKG_VERSION").to_string();
-        let tmp = self.path.with_extension("json.tmp");
+        let mut text = serde_json::to_string_pretty(state).expect("state serializes");
+        text.push('\n');
+        let path = match &self.backend {
+            Backend::Local { path, .. } => path,
+            Backend::S3(r) => return r.save(text).await,
+        };
+        let tmp = path.with_extension("json.tmp");
         let io = |what: &str, e| Error::Io { what: format!("{what} {}", tmp.display()), source: e };
-        let text = serde_json::to_string_pretty(state).expect("state serializes");
         let mut f = File::create(&tmp).map_err(|e| io("create", e))?;
         f.write_all(text.as_bytes()).map_err(|e| io("write", e))?;
-        f.write_all(b"\n").map_err(|e| io("write", e))?;
         f.sync_all().map_err(|e| io("sync", e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| io("rename", e))?;
+        fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
         Ok(())
     }
 
-    /// Removes the state file once nothing is owned any more.
-    pub fn remove(&self) -> Result<(), Error> {
-        match fs::remove_file(&self.path) {
+    /// Removes the state once nothing is owned any more.
+    pub async fn remove(&self) -> Result<(), Error> {
+        let path = match &self.backend {
+            Backend::Local { path, .. } => path,
+            Backend::S3(r) => return r.remove().await,
+        };
+        match fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::Io { what: format!("remove {}", self.path.display()), source: e }),
+            Err(e) => Err(Error::Io { what: format!("remove {}", path.display()), source: e }),
         }
     }
+}
+
+/// A state's text, checked; `path` names it in errors.
+fn parse_state(text: &str, path: &Path) -> Result<State, Error> {
+    let state: State =
+        serde_json::from_str(text).map_err(|e| Error::State { path: path.to_path_buf(), problem: e.to_string() })?;
+    if state.format_version > FORMAT_VERSION {
+        return Err(Error::State {
+            path: path.to_path_buf(),
+            problem: format!(
+                "it has format version {}, newer than this lakepass understands ({FORMAT_VERSION}); upgrade lakepass",
+                state.format_version
+            ),
+        });
+    }
+    Ok(state)
 }
 
 #[cfg(test)]
@@ -173,15 +254,15 @@ mod tests {
         s
     }
 
-    #[test]
-    fn state_round_trips_and_bumps_its_serial() {
+    #[tokio::test]
+    async fn state_round_trips_and_bumps_its_serial() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), "secoda").unwrap();
-        assert_eq!(store.load().unwrap(), None);
+        assert_eq!(store.load().await.unwrap(), None);
         let mut s = sample();
-        store.save(&mut s).unwrap();
-        store.save(&mut s).unwrap();
-        let back = store.load().unwrap().unwrap();
+        store.save(&mut s).await.unwrap();
+        store.save(&mut s).await.unwrap();
+        let back = store.load().await.unwrap().unwrap();
         assert_eq!(back, s);
         assert_eq!(back.serial, 2);
         assert!(!dir.path().join("secoda.json.tmp").exists());
@@ -197,12 +278,12 @@ mod tests {
         assert!(Store::open(dir.path(), "secoda").is_ok());
     }
 
-    #[test]
-    fn corrupt_state_is_an_error_naming_the_file() {
+    #[tokio::test]
+    async fn corrupt_state_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x.json"), "{not json").unwrap();
         let store = Store::open(dir.path(), "x").unwrap();
-        let e = store.load().unwrap_err();
+        let e = store.load().await.unwrap_err();
         assert!(e.to_string().contains("x.json"), "{e}");
     }
 }
