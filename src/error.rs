@@ -29,7 +29,7 @@ pub enum Error {
     #[error("{field} {problem}")]
     Value { field: String, problem: String, fix: String },
 
-    #[error("could not {what}: {source}")]
+    #[error("could not {what}: {}", io_reason(source))]
     Io { what: String, source: std::io::Error },
 
     #[error("no AWS credentials were found ({detail})")]
@@ -104,6 +104,15 @@ pub enum Error {
     Other(String),
 }
 
+/// An I/O error as a sentence, without the OS's error number.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
 impl Error {
     /// Names the caller in a refusal read before the caller was known.
     pub fn for_caller(self, caller: &str) -> Error {
@@ -127,6 +136,13 @@ impl Error {
             Error::UnknownDeployment { known, .. } => format!("use one of: {known}"),
             Error::WhichDeployment { .. } => "pass --deployment NAME".into(),
             Error::Value { fix, .. } => fix.clone(),
+            Error::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => "check the path: it, or a directory on the way, does not exist".into(),
+                std::io::ErrorKind::PermissionDenied => {
+                    "check the permissions of the file and its directory (ls -l), or run where you may write".into()
+                }
+                _ => "check the path, its permissions and the free space of its disk".into(),
+            },
             Error::NoCredentials { .. } => "sign in first: `aws sso login --profile NAME` then --profile NAME, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
             Error::NoProfile { profile, .. } => format!(
                 "check the name (`aws configure list-profiles` lists them), or create it: `aws configure sso --profile {profile}`"

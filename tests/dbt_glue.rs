@@ -199,3 +199,50 @@ async fn a_client_principal_that_does_not_exist_stops_the_run_before_any_change(
     assert_eq!(w.snapshot().await, before);
     assert!(w.proxy.actions().iter().all(|a| support::proxy::is_read(a)), "{:?}", w.proxy.actions());
 }
+
+/// Dies after each change of a dbt-glue provision with a client principal in turn; the
+/// next provision converges, or teardown leaves exactly what was there before.
+#[tokio::test]
+async fn interrupted_dbt_runs_converge_or_tear_down_clean() {
+    let w = world().await;
+    let mut crash_after = 1;
+    loop {
+        let mut finished = false;
+        for then_teardown in [false, true] {
+            w.reset().await;
+            let input = aws_sdk_glue::types::DatabaseInput::builder().name("dbt_demo").build().unwrap();
+            w.aws.glue.create_database().database_input(input).send().await.unwrap();
+            w.aws.iam.create_user().user_name("alice").send().await.unwrap();
+            let _ = std::fs::remove_file(w.dir.path().join("profiles.yml"));
+            config(&w, "[sales]", "      client_principal: arn:aws:iam::123456789012:user/alice\n");
+            let before = w.snapshot().await;
+            let mut cmd = w.command(&["provision", "--yes"]);
+            cmd.env("LAKEPASS_FAULT_CRASH_AFTER_ACTIONS", crash_after.to_string());
+            let crashed = run(cmd, &w.emu);
+            if crashed.code == 0 {
+                finished = true;
+                break;
+            }
+            assert_eq!(crashed.code, 101, "{crashed:?}");
+            let ctx = format!("crash after {crash_after}");
+            if then_teardown {
+                w.run(&["teardown", "--yes"]).ok();
+                assert_eq!(w.snapshot().await, before, "{ctx}: teardown left more than was there");
+                assert!(w.state().is_none(), "{ctx}");
+                continue;
+            }
+            w.run(&["provision", "--yes"]).ok();
+            assert_eq!(w.user_policies("alice").await, ["dbt-glue-client"], "{ctx}");
+            assert_eq!(w.role_policies(ROLE).await.len(), 1, "{ctx}");
+            let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+            assert_eq!(again.code, 0, "{ctx}: {again:?}");
+            assert!(w.dir.path().join("profiles.yml").exists(), "{ctx}");
+        }
+        if finished {
+            break;
+        }
+        crash_after += 1;
+        assert!(crash_after < 20, "a provision of this size makes fewer than 20 changes");
+    }
+    assert!(crash_after >= 6, "every change was crashed after: {crash_after}");
+}

@@ -13,7 +13,17 @@ use crate::plan::{self, Plan};
 pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
     let mut p = prepare(g, loaded, o.adopt, !o.plan_only).await?;
+    // A new key's secret needs somewhere to go: checked before the plan is shown.
+    let secret_file = match &o.secret_file {
+        Some(path) if creates_access_key(&p.plan) => {
+            super::secret::check_secret_file(path, o.replace_secret_file).err()
+        }
+        _ => None,
+    };
     if o.plan_only {
+        if let Some(e) = secret_file {
+            p.plan.notes.push(format!("applying will fail: {e}"));
+        }
         if !p.blocked.is_empty() {
             p.plan.notes.push(format!(
                 "applying will fail: {} may not grant Lake Formation permissions on {}; make it a data lake administrator first",
@@ -39,6 +49,9 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
         return Ok(if o.detailed_exitcode && p.plan.has_changes() { 2 } else { 0 });
     }
     p.check_can_apply()?;
+    if let Some(e) = secret_file {
+        return Err(e);
+    }
     print(&p.plan_text());
     if p.plan.has_changes() {
         confirm(&format!("Apply these changes to account {}", p.facts.account), o.yes)?;

@@ -68,28 +68,10 @@ struct SecretFile {
 impl SecretFile {
     fn prepare(path: &Path, replace: bool) -> Result<SecretFile, Error> {
         use std::os::unix::fs::OpenOptionsExt;
-        let refuse = |problem: String, fix: &str| Error::Value {
-            field: "--secret-file".into(),
-            problem: format!("{}: {problem}", path.display()),
-            fix: fix.into(),
-        };
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(refuse(
-                    "is a symbolic link; lakepass writes a secret only to a file it creates".into(),
-                    "name a path that does not exist yet",
-                ));
-            }
-            Ok(m) if !m.is_file() => return Err(refuse("exists and is not a file".into(), "name a new file")),
-            Ok(_) if !replace => {
-                return Err(refuse(
-                    "already exists".into(),
-                    "name a new file, or pass --replace-secret-file to replace it",
-                ));
-            }
-            Ok(_) => std::fs::remove_file(path)
-                .map_err(|e| Error::Io { what: format!("remove the old secret file {}", path.display()), source: e })?,
-            Err(_) => {}
+        check_secret_file(path, replace)?;
+        if replace && std::fs::symlink_metadata(path).is_ok() {
+            std::fs::remove_file(path)
+                .map_err(|e| Error::Io { what: format!("remove the old secret file {}", path.display()), source: e })?;
         }
         // O_CREAT|O_EXCL: fails rather than follow a link created meanwhile.
         let file = std::fs::OpenOptions::new()
@@ -117,4 +99,40 @@ impl Drop for SecretFile {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// Whether a secret can go to `path`, without creating it: a new file (or, with
+/// `replace`, an existing regular file) in a directory that exists, never a link.
+pub(crate) fn check_secret_file(path: &Path, replace: bool) -> Result<(), Error> {
+    let refuse = |problem: String, fix: &str| Error::Value {
+        field: "--secret-file".into(),
+        problem: format!("{}: {problem}", path.display()),
+        fix: fix.into(),
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(refuse(
+                "is a symbolic link; lakepass writes a secret only to a file it creates".into(),
+                "name a path that does not exist yet",
+            ));
+        }
+        Ok(m) if !m.is_file() => return Err(refuse("exists and is not a file".into(), "name a new file")),
+        Ok(_) if !replace => {
+            return Err(refuse(
+                "already exists".into(),
+                "name a new file, or pass --replace-secret-file to replace it",
+            ));
+        }
+        Ok(_) => {}
+        Err(_) => {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if !dir.is_dir() {
+                return Err(refuse(
+                    format!("its directory {} does not exist", dir.display()),
+                    "create the directory first, or name a file in an existing one",
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -184,8 +184,11 @@ impl Stack {
     }
 
     pub fn from_file(path: &Path) -> Result<Stack, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Io { what: format!("read the stack file {}", path.display()), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Value {
+            field: "--stack-file".into(),
+            problem: format!("{}: {}", path.display(), crate::error::io_reason(&e)),
+            fix: "give the path of a stack file (docs/stacks.md describes the format), or leave --stack-file out to use the shipped stack".into(),
+        })?;
         Stack::parse(&text, &path.display().to_string())
     }
 

@@ -314,6 +314,16 @@ fn s3_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
     url: &str,
     e: aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
 ) -> Error {
+    if e.code() == Some("NoSuchBucket") {
+        let bucket = url.trim_start_matches("s3://").split('/').next().unwrap_or_default();
+        return Error::Value {
+            field: "state".into(),
+            problem: format!("names bucket {bucket}, which does not exist in this account and region"),
+            fix: format!(
+                "create it (`aws s3 mb s3://{bucket}`, with versioning on), correct `state:` in lakepass.yaml, or set `state_region:` to the bucket's region"
+            ),
+        };
+    }
     match crate::aws::classify(action, "", e) {
         Error::Aws { action, message } => Error::Aws { action, message: format!("{message} ({url})") },
         other => other,
