@@ -151,9 +151,18 @@ impl Aws {
             Err(e @ (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_))) => {
                 return Err(classify("sts:GetCallerIdentity", "you", e));
             }
-            Err(_) => {
-                self.sts.get_caller_identity().send().await.map_err(|e| classify("sts:GetCallerIdentity", "you", e))?
+            Err(e)
+                if e.code()
+                    .is_some_and(|c| !c.contains("Throttl") && c != "ServiceUnavailable" && c != "InternalFailure") =>
+            {
+                return Err(in_region(&self.region, classify("sts:GetCallerIdentity", "you", e)));
             }
+            Err(_) => self
+                .sts
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| in_region(&self.region, classify("sts:GetCallerIdentity", "you", e)))?,
         };
         let arn = out.arn().unwrap_or_default().to_string();
         let account = out.account().unwrap_or_default().to_string();
@@ -167,6 +176,48 @@ pub const MAX_ATTEMPTS: u32 = 10;
 /// The longest wait between two attempts (AWS's backoff doubles up to it, with jitter):
 /// a call gives up after at most about a minute of waiting.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Regions an account must enable before use: there, AWS does not know the account's
+/// keys at all until it does.
+const OPT_IN_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+];
+
+/// Unknown keys in an opt-in region most likely mean the region is not enabled.
+fn in_region(region: &str, e: Error) -> Error {
+    match e {
+        Error::BadCredentials { ref problem, .. }
+            if OPT_IN_REGIONS.contains(&region) && problem.starts_with("the access key is not known") =>
+        {
+            Error::Value {
+                field: "region".into(),
+                problem: format!(
+                    "is {region}, a region accounts must enable first, and AWS does not know these credentials there"
+                ),
+                fix: format!(
+                    "enable it (AWS console > Account > AWS Regions, or `aws account enable-region --region-name {region}`), or use the region of your Glue catalog"
+                ),
+            }
+        }
+        e => e,
+    }
+}
 
 /// A region name as AWS writes them ("us-east-1", "us-gov-west-1"), before any call is
 /// signed for a region that does not exist.
@@ -279,6 +330,26 @@ where
                 detail: format!("{action}; AWS said: {}", message.unwrap_or_default()),
             }
         }
+        Some(
+            c @ ("ExpiredToken"
+            | "ExpiredTokenException"
+            | "RequestExpired"
+            | "InvalidClientTokenId"
+            | "UnrecognizedClientException"
+            | "SignatureDoesNotMatch"
+            | "InvalidSignatureException"
+            | "IncompleteSignature"
+            | "InvalidAccessKeyId"),
+        ) => {
+            let problem = if c.starts_with("Expired") || c == "RequestExpired" {
+                "they have expired".to_string()
+            } else if c.contains("Signature") {
+                "the secret key does not match the access key".to_string()
+            } else {
+                "the access key is not known to AWS (deleted, mistyped, or from another partition)".to_string()
+            };
+            Error::BadCredentials { action: action.to_string(), problem }
+        }
         Some(c) => Error::Aws { action: action.to_string(), message: format!("{c}: {}", message.unwrap_or_default()) },
         None => {
             if let Some(c) = credentials_error(&e) {
@@ -367,6 +438,38 @@ fn first_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sts_error(
+        code: &str,
+        status: u16,
+    ) -> SdkError<aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError, HttpResponse> {
+        use aws_smithy_runtime_api::http::StatusCode;
+        let meta = aws_smithy_types::error::ErrorMetadata::builder().code(code).message("as AWS says it").build();
+        let err = aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError::generic(meta);
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), aws_smithy_types::body::SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn refused_credentials_say_why_and_how_to_sign_in() {
+        let e = classify("sts:GetCallerIdentity", "you", sts_error("ExpiredToken", 403));
+        assert_eq!(e.to_string(), "AWS did not accept the credentials for sts:GetCallerIdentity: they have expired");
+        assert!(e.hint().unwrap().contains("aws sso login"), "{e}");
+        let e = classify("sts:GetCallerIdentity", "you", sts_error("SignatureDoesNotMatch", 403));
+        assert!(e.to_string().ends_with("the secret key does not match the access key"), "{e}");
+        // Unknown keys in a region the account has not enabled: the region is named.
+        let unknown = || classify("sts:GetCallerIdentity", "you", sts_error("InvalidClientTokenId", 403));
+        let e = in_region("ap-southeast-5", unknown());
+        assert!(e.to_string().starts_with("region is ap-southeast-5, a region accounts must enable first"), "{e}");
+        assert!(e.hint().unwrap().contains("aws account enable-region --region-name ap-southeast-5"));
+        assert!(matches!(in_region("us-east-1", unknown()), Error::BadCredentials { .. }));
+    }
+
+    #[test]
+    fn aws_failing_after_every_retry_says_to_run_again() {
+        let e = classify("sts:GetCallerIdentity", "you", sts_error("ServiceUnavailable", 503));
+        assert!(e.hint().unwrap().starts_with("AWS kept failing after every retry: run again"), "{e}");
+    }
 
     #[test]
     fn region_names_are_checked_before_any_call() {

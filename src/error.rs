@@ -52,6 +52,9 @@ pub enum Error {
     #[error("AWS call {action} failed: {message}")]
     Aws { action: String, message: String },
 
+    #[error("AWS did not accept the credentials for {action}: {problem}")]
+    BadCredentials { action: String, problem: String },
+
     #[error("IAM would refuse {caller} what this run needs: {}", .denied.join("; "))]
     Denied { caller: String, denied: Vec<String> },
 
@@ -163,6 +166,17 @@ impl Error {
                 format!(
                     "{fix}{done} change(s) were made before this and are recorded in the state: fix the cause and run `lakepass {command}` again to finish{undo}"
                 )
+            }
+            Error::BadCredentials { .. } => "sign in again (`aws sso login --profile NAME`, then --profile NAME), or put valid keys in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; `aws sts get-caller-identity` checks them".into(),
+            Error::Aws { message, .. } => {
+                if ["Throttl", "ServiceUnavailable", "InternalFailure", "InternalError", "SlowDown", "InternalService"]
+                    .iter()
+                    .any(|t| message.contains(t))
+                {
+                    "AWS kept failing after every retry: run again in a few minutes (each change already made is recorded, so the run picks up where this one stopped), or raise AWS_MAX_ATTEMPTS".into()
+                } else {
+                    "this is AWS's answer to the call named; -v shows the request, and docs/security.md lists what each call needs".into()
+                }
             }
             Error::NotOwned { .. } => "choose another name in the deployment's values, or pass --adopt to take the existing resources over deliberately (lakepass will then manage and, on teardown, delete them)".into(),
             Error::CannotGrant { caller, .. } => format!(
