@@ -51,7 +51,7 @@ pub enum Command {
     /// the old one once the vendor has switched (--finish).
     RotateKey(RotateKeyArgs),
     /// Show, per deployment, what exists, what drifted and what is missing.
-    Status,
+    Status(StatusArgs),
     /// List the stacks lakepass ships.
     Stacks,
     /// Print the dbt profile target of a deployment (stacks with a profile, e.g. dbt-glue).
@@ -124,6 +124,18 @@ pub struct WizardArgs {
     /// Replace the --secret-file if it exists (a symbolic link is always refused).
     #[arg(long, requires = "secret_file")]
     pub replace_secret_file: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document (every deployment, and any errors).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit 0 when everything is as the deployments want, 2 when anything drifted, is
+    /// missing or is still to create or remove, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args)]

@@ -58,7 +58,13 @@ fn main() {
                 };
                 commands::rotate_key(&global, &opts).await
             }
-            Command::Status => commands::status(&global).await,
+            Command::Status(a) => {
+                commands::status(
+                    &global,
+                    &commands::StatusOpts { json: a.json, detailed_exitcode: a.detailed_exitcode },
+                )
+                .await
+            }
             Command::Wizard(a) => {
                 let opts = lakepass::wizard::WizardOpts {
                     stack: a.stack,

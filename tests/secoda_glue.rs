@@ -385,3 +385,55 @@ async fn the_plan_says_when_iam_alone_governs_a_database() {
     let note = plan.stdout.lines().find(|l| l.starts_with("note: Lake Formation does not govern")).unwrap_or_default();
     assert!(note.contains("legacy") && !note.contains("sales"), "{}", plan.stdout);
 }
+
+/// `status --json` and `--detailed-exitcode`: what a script or CI job checks.
+#[tokio::test]
+async fn status_reports_drift_as_json_and_as_an_exit_code() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    assert_eq!(w.run(&["status", "--detailed-exitcode"]).code, 0);
+
+    let arn = World::policy_arn("secoda-glue-policy");
+    w.aws.iam.detach_role_policy().role_name("secoda-glue-role").policy_arn(&arn).send().await.unwrap();
+    let text = w.run(&["status", "--detailed-exitcode"]);
+    assert_eq!(text.code, 2, "{text:?}");
+    let run = w.run(&["status", "--json"]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let rows: Vec<(String, String)> = doc["deployments"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["condition"].as_str().unwrap().to_string(), r["address"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("ok", "policy/secoda-glue-policy"),
+            ("ok", "role/secoda-glue-role"),
+            ("missing", "attachment/role/secoda-glue-role/secoda-glue-policy"),
+            ("ok", "grant/role/secoda-glue-role/database/sales"),
+            ("ok", "grant/role/secoda-glue-role/table/sales/*"),
+            ("ok", "grant/role/secoda-glue-role/database/marketing"),
+            ("ok", "grant/role/secoda-glue-role/table/marketing/*"),
+        ]
+        .map(|(c, a)| (c.to_string(), a.to_string()))
+    );
+    let missing = &doc["deployments"][0]["resources"][2];
+    assert_eq!(missing["reason"], "was detached outside lakepass; reattaching");
+    assert_eq!(missing["description"], "attachment of policy secoda-glue-policy to role secoda-glue-role");
+    assert_eq!(
+        (
+            &doc["format_version"],
+            &doc["deployments"][0]["deployment"],
+            &doc["deployments"][0]["account"],
+            &doc["errors"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!("secoda"),
+            &serde_json::json!("123456789012"),
+            &serde_json::json!([])
+        )
+    );
+}

@@ -24,7 +24,7 @@ pub async fn profile(g: &Global) -> Result<i32, Error> {
     Ok(0)
 }
 pub use rotate::{RotateOpts, rotate_key};
-pub use status::status;
+pub use status::{StatusOpts, status};
 pub use teardown::teardown;
 
 use crate::aws::{Aws, Connect};

@@ -2,51 +2,128 @@
 
 use super::*;
 use crate::plan;
+use serde::Serialize;
 
-/// `lakepass status`: per deployment, each resource's condition.
-pub async fn status(g: &Global) -> Result<i32, Error> {
+#[derive(Debug, Clone, Default)]
+pub struct StatusOpts {
+    /// One JSON document on stdout instead of text.
+    pub json: bool,
+    /// Exit 2 when any resource is not as the deployment wants it.
+    pub detailed_exitcode: bool,
+}
+
+/// One deployment as `status` sees it.
+#[derive(Debug, Serialize)]
+struct Report {
+    deployment: String,
+    stack: String,
+    account: String,
+    region: String,
+    resources: Vec<Row>,
+    notes: Vec<String>,
+}
+
+/// One resource: ok, missing (made, then deleted outside lakepass), to create, drifted,
+/// or to remove.
+#[derive(Debug, Serialize)]
+struct Row {
+    condition: &'static str,
+    address: String,
+    description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    reason: String,
+}
+
+impl Report {
+    fn in_order(&self) -> bool {
+        self.resources.iter().all(|r| r.condition == "ok")
+    }
+
+    fn text(&self) -> String {
+        let mut out =
+            format!("{} (stack {}, account {}, {}):\n", self.deployment, self.stack, self.account, self.region);
+        for r in &self.resources {
+            let why = if r.reason.is_empty() { String::new() } else { format!(" ({})", r.reason) };
+            out.push_str(&format!("  {:<10} {}{why}\n", r.condition, r.description));
+        }
+        // The scope chosen, and warnings: policies others put on our principals, keys left alone.
+        for n in &self.notes {
+            out.push_str(&format!("  note: {n}\n"));
+        }
+        out
+    }
+}
+
+/// `lakepass status`: per deployment, each resource's condition. Returns 1 when a
+/// deployment could not be checked; with `detailed_exitcode`, 2 when one is not in order.
+pub async fn status(g: &Global, o: &StatusOpts) -> Result<i32, Error> {
     let project = Project::load(&g.config)?;
     let names: Vec<String> = match &g.deployment {
         Some(n) => vec![n.clone()],
         None => project.config.deployments.keys().cloned().collect(),
     };
-    let mut worst = 0;
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
     for name in names {
         match status_of(g, &name).await {
-            Ok(text) => print(&text),
+            Ok(report) => {
+                if !o.json {
+                    print(&report.text());
+                }
+                reports.push(report);
+            }
             Err(e) => {
-                print(&format!("{name}: error: {e}\n"));
-                worst = 1;
+                if !o.json {
+                    print(&format!("{name}: error: {e}\n"));
+                }
+                errors.push(serde_json::json!({"deployment": name, "error": e.to_string(), "hint": e.hint()}));
             }
         }
     }
-    Ok(worst)
+    if o.json {
+        let doc = serde_json::json!({"format_version": 1, "deployments": reports, "errors": errors});
+        print(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("json")));
+    }
+    Ok(if !errors.is_empty() {
+        1
+    } else if o.detailed_exitcode && !reports.iter().all(Report::in_order) {
+        2
+    } else {
+        0
+    })
 }
 
-async fn status_of(g: &Global, name: &str) -> Result<String, Error> {
+async fn status_of(g: &Global, name: &str) -> Result<Report, Error> {
     // The same observation and plan as `provision --plan`, read without the lock.
     let p = prepare(g, Loaded::new(g, Some(name))?, false, false).await?;
     let (loaded, facts, state, plan, desired) = (&p.loaded, &p.facts, &p.state, &p.plan, &p.desired);
-    let mut out =
-        format!("{} (stack {}, account {}, {}):\n", loaded.name, loaded.stack.name, facts.account, facts.region);
+    let mut resources = Vec::new();
     for r in desired {
         let address = r.address();
-        let (condition, why) = match plan.actions.iter().find(|a| a.address == address) {
+        let (condition, reason) = match plan.actions.iter().find(|a| a.address == address) {
             None => ("ok", String::new()),
             Some(a) if a.change == plan::Change::Create && state.resources.contains_key(&address) => {
-                ("missing", format!(" ({})", a.reason))
+                ("missing", a.reason.clone())
             }
             Some(a) if a.change == plan::Change::Create => ("to create", String::new()),
-            Some(a) => ("drifted", format!(" ({})", a.reason)),
+            Some(a) => ("drifted", a.reason.clone()),
         };
-        out.push_str(&format!("  {condition:<10} {}{why}\n", r.describe()));
+        resources.push(Row { condition, address, description: r.describe(), reason });
     }
     for a in plan.actions.iter().filter(|a| a.change == plan::Change::Delete) {
-        out.push_str(&format!("  {:<10} {} ({})\n", "to remove", a.resource.describe(), a.reason));
+        resources.push(Row {
+            condition: "to remove",
+            address: a.address.clone(),
+            description: a.resource.describe(),
+            reason: a.reason.clone(),
+        });
     }
-    // The scope chosen, and warnings: policies others put on our principals, keys left alone.
-    for n in &plan.notes {
-        out.push_str(&format!("  note: {n}\n"));
-    }
-    Ok(out)
+    Ok(Report {
+        deployment: loaded.name.clone(),
+        stack: loaded.stack.name.clone(),
+        account: facts.account.clone(),
+        region: facts.region.clone(),
+        resources,
+        notes: plan.notes.clone(),
+    })
 }
