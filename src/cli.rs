@@ -52,6 +52,9 @@ pub enum Command {
     RotateKey(RotateKeyArgs),
     /// Show, per deployment, what exists, what drifted and what is missing.
     Status(StatusArgs),
+    /// Prove the vendor can make every call it needs and none it must not (IAM and Lake
+    /// Formation); exit 3 when a check fails.
+    Verify(VerifyArgs),
     /// List the stacks lakepass ships.
     Stacks,
     /// Print the dbt profile target of a deployment (stacks with a profile, e.g. dbt-glue).
@@ -124,6 +127,13 @@ pub struct WizardArgs {
     /// Replace the --secret-file if it exists (a symbolic link is always refused).
     #[arg(long, requires = "secret_file")]
     pub replace_secret_file: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Print one JSON document (every deployment's findings, and any errors).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

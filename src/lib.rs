@@ -32,4 +32,5 @@ pub mod profile;
 pub mod render;
 pub mod stack;
 pub mod state;
+pub mod verify;
 pub mod wizard;

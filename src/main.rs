@@ -58,6 +58,7 @@ fn main() {
                 };
                 commands::rotate_key(&global, &opts).await
             }
+            Command::Verify(a) => commands::verify(&global, &commands::VerifyOpts { json: a.json }).await,
             Command::Status(a) => {
                 commands::status(
                     &global,

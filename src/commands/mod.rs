@@ -9,6 +9,7 @@ mod rotate;
 mod secret;
 mod status;
 mod teardown;
+mod verify;
 
 pub use provision::{ApplyOpts, Handoff, Prepared, execute, prepare, provision};
 
@@ -26,6 +27,7 @@ pub async fn profile(g: &Global) -> Result<i32, Error> {
 pub use rotate::{RotateOpts, rotate_key};
 pub use status::{StatusOpts, status};
 pub use teardown::teardown;
+pub use verify::{VERIFY_FAILED, VerifyOpts, verify};
 
 use crate::aws::{Aws, Connect};
 use crate::config::{Deployment, Project};

@@ -94,6 +94,9 @@ pub struct Prepared {
     pub blocked: Vec<String>,
     /// IAM actions the caller may not call, as IAM's policy simulator says.
     pub denied: Vec<String>,
+    /// What the run saw of the catalog and of IAM.
+    pub catalog: observe::Catalog,
+    pub observed: observe::Observed,
 }
 
 impl Prepared {
@@ -180,7 +183,7 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
     }
     let blocked = observe::grant_blockers(&catalog, &caller, &plan::grants_needed(&plan));
     let denied = observe::iam_denied(&aws, &caller, &plan::iam_needed(&plan, &facts)).await;
-    Ok(Prepared { loaded, values, aws, facts, caller, store, state, desired, plan, blocked, denied })
+    Ok(Prepared { loaded, values, aws, facts, caller, store, state, desired, plan, blocked, denied, catalog, observed })
 }
 
 /// Applies a prepared plan and returns what to hand to the vendor. A new key's secret is

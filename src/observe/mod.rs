@@ -12,7 +12,7 @@ mod rights;
 
 pub use catalog::{Catalog, IAM_ALLOWED_PRINCIPALS};
 pub use iam::{Iam, Names};
-pub use rights::denied as iam_denied;
+pub use rights::{Simulated, denied as iam_denied, simulate_all};
 
 use crate::aws::Aws;
 use crate::error::Error;

@@ -15,19 +15,50 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The actions IAM would refuse the caller, as "iam:CreateRole on arn:…" (or just the
 /// action where it takes no resource). Empty when all are allowed or nobody can tell.
 pub async fn denied(aws: &Aws, caller: &str, needed: &BTreeMap<String, BTreeSet<&'static str>>) -> Vec<String> {
-    if needed.is_empty() || !simulatable(caller) {
-        return Vec::new();
-    }
-    let calls = needed.iter().map(|(resource, actions)| simulate(aws, caller, resource, actions));
-    let answers: Vec<Option<Vec<String>>> = stream::iter(calls).buffer_unordered(CONCURRENCY).collect().await;
-    // One unanswered question leaves the whole check undecided: a partial answer would
-    // read as a clean bill.
-    if answers.iter().any(Option::is_none) {
-        return Vec::new();
-    }
-    let mut out: Vec<String> = answers.into_iter().flatten().flatten().collect();
+    let needed: BTreeMap<String, BTreeSet<String>> =
+        needed.iter().map(|(r, a)| (r.clone(), a.iter().map(|x| x.to_string()).collect())).collect();
+    let Some(decisions) = simulate_all(aws, caller, &needed).await else { return Vec::new() };
+    let mut out: Vec<String> = decisions
+        .into_iter()
+        .filter(|(_, d)| *d != Simulated::Allowed)
+        .map(|((action, resource), d)| {
+            let why = if d == Simulated::ExplicitDeny { "denied explicitly" } else { "not allowed" };
+            let on = if resource == "*" { String::new() } else { format!(" on {resource}") };
+            format!("{action}{on} ({why})")
+        })
+        .collect();
     out.sort();
     out
+}
+
+/// ((action, resource), decision) as IAM's simulator answered.
+type Decisions = Vec<((String, String), Simulated)>;
+
+/// IAM's policy simulator's answer for one action on one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simulated {
+    Allowed,
+    ExplicitDeny,
+    ImplicitDeny,
+}
+
+/// Every (action, resource) decision for `principal`, or None when IAM could not be
+/// asked for all of them (one unanswered question would read as a clean bill).
+pub async fn simulate_all(
+    aws: &Aws,
+    principal: &str,
+    needed: &BTreeMap<String, BTreeSet<String>>,
+) -> Option<BTreeMap<(String, String), Simulated>> {
+    if needed.is_empty() || !simulatable(principal) {
+        return None;
+    }
+    let calls = needed.iter().map(|(resource, actions)| simulate(aws, principal, resource, actions));
+    let answers: Vec<Option<Decisions>> = stream::iter(calls).buffer_unordered(CONCURRENCY).collect().await;
+    let mut out = BTreeMap::new();
+    for a in answers {
+        out.extend(a?);
+    }
+    Some(out)
 }
 
 /// Roles and users can be simulated; the root user, federated users and the emulator's
@@ -40,43 +71,41 @@ fn simulatable(caller: &str) -> bool {
 }
 
 /// One resource's actions; None when IAM did not answer.
-async fn simulate(aws: &Aws, caller: &str, resource: &str, actions: &BTreeSet<&'static str>) -> Option<Vec<String>> {
+async fn simulate(aws: &Aws, principal: &str, resource: &str, actions: &BTreeSet<String>) -> Option<Decisions> {
     // One attempt: an endpoint without the API answers 500, and waiting through the
     // retries for a check that is only advice would slow every run.
     let once = aws_sdk_iam::config::Builder::default()
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
-    let mut denied = Vec::new();
+    let mut out = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let mut call = aws
             .iam
             .simulate_principal_policy()
-            .policy_source_arn(caller)
-            .set_action_names(Some(actions.iter().map(|a| a.to_string()).collect()))
+            .policy_source_arn(principal)
+            .set_action_names(Some(actions.iter().cloned().collect()))
             .set_marker(marker.clone());
         if resource != "*" {
             call = call.resource_arns(resource);
         }
-        let out = match call.customize().config_override(once.clone()).send().await {
-            Ok(out) => out,
+        let answer = match call.customize().config_override(once.clone()).send().await {
+            Ok(answer) => answer,
             Err(e) => {
                 tracing::debug!(error = %aws_sdk_iam::error::DisplayErrorContext(&e), "policy simulation unavailable; not checked");
                 return None;
             }
         };
-        for r in out.evaluation_results() {
-            if *r.eval_decision() != PolicyEvaluationDecisionType::Allowed {
-                let why = match r.eval_decision() {
-                    PolicyEvaluationDecisionType::ExplicitDeny => "denied explicitly",
-                    _ => "not allowed",
-                };
-                let on = if resource == "*" { String::new() } else { format!(" on {resource}") };
-                denied.push(format!("{}{on} ({why})", r.eval_action_name()));
-            }
+        for r in answer.evaluation_results() {
+            let decision = match r.eval_decision() {
+                PolicyEvaluationDecisionType::Allowed => Simulated::Allowed,
+                PolicyEvaluationDecisionType::ExplicitDeny => Simulated::ExplicitDeny,
+                _ => Simulated::ImplicitDeny,
+            };
+            out.push(((r.eval_action_name().to_string(), resource.to_string()), decision));
         }
-        match (out.is_truncated(), out.marker()) {
+        match (answer.is_truncated(), answer.marker()) {
             (true, Some(m)) => marker = Some(m.to_string()),
-            _ => return Some(denied),
+            _ => return Some(out),
         }
     }
 }

@@ -34,6 +34,34 @@ pub struct Stack {
     /// The object parameter describing a dbt profile target to write after provisioning.
     pub dbt_profile: Option<String>,
     pub resources: Vec<ResourceTemplate>,
+    /// What `lakepass verify` proves of the vendor's principal.
+    #[serde(default)]
+    pub verify: Verify,
+}
+
+/// The calls the vendor needs and those it must not be able to make.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    #[serde(default)]
+    pub needs: Vec<Probe>,
+    #[serde(default)]
+    pub forbidden: Vec<Probe>,
+}
+
+/// Actions × resource templates. With `for_each` (an expression giving a list), the
+/// templates are rendered once per element, as `item`; `when` may skip an element.
+/// Besides the values, templates see `other_databases`: the catalog's databases that
+/// were not chosen.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// Says what it is, in the report ("read the chosen databases").
+    pub what: String,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    pub for_each: Option<String>,
+    pub when: Option<String>,
 }
 
 /// A condition the values must meet together, with what to say when they do not.

@@ -27,6 +27,8 @@ struct Shared {
     /// When set, the proxy answers iam:SimulatePrincipalPolicy itself (the emulator lacks
     /// it), denying these actions and allowing every other.
     simulate_denying: Option<Vec<String>>,
+    /// When set, the simulator allows exactly these actions.
+    simulate_allowing: Option<Vec<String>>,
     /// Actions answered with AccessDenied, as an SCP would, every time.
     access_denied: Vec<String>,
     /// Actions held this long before they go through.
@@ -87,6 +89,11 @@ impl Proxy {
     /// Answers IAM's policy simulator: these actions are not allowed, all others are.
     pub fn simulate_denying(&self, actions: &[&str]) {
         self.shared.lock().unwrap().simulate_denying = Some(actions.iter().map(|a| a.to_string()).collect());
+    }
+
+    /// Answers IAM's policy simulator: these actions are allowed, no other.
+    pub fn simulate_allowing(&self, actions: &[&str]) {
+        self.shared.lock().unwrap().simulate_allowing = Some(actions.iter().map(|a| a.to_string()).collect());
     }
 
     /// Refuses these actions with AccessDenied (an SCP's explicit deny).
@@ -184,8 +191,9 @@ fn serve(client: TcpStream, upstream: &str, shared: &Mutex<Shared>) -> std::io::
     }
     let canned = {
         let s = shared.lock().unwrap();
-        match (&s.simulate_denying, action.as_str()) {
-            (Some(deny), "iam:SimulatePrincipalPolicy") => Some(simulation(&body, deny)),
+        match (&s.simulate_denying, &s.simulate_allowing, action.as_str()) {
+            (Some(deny), _, "iam:SimulatePrincipalPolicy") => Some(simulation(&body, &|a| !deny.contains(a))),
+            (_, Some(allow), "iam:SimulatePrincipalPolicy") => Some(simulation(&body, &|a| allow.contains(a))),
             _ => None,
         }
         .or_else(|| s.access_denied.contains(&action).then(|| access_denied(&action)))
@@ -265,8 +273,8 @@ fn serve(client: TcpStream, upstream: &str, shared: &Mutex<Shared>) -> std::io::
     client.flush()
 }
 
-/// IAM's answer to a SimulatePrincipalPolicy request: `deny` not allowed, all else allowed.
-fn simulation(body: &[u8], deny: &[String]) -> String {
+/// IAM's answer to a SimulatePrincipalPolicy request: `allowed` decides each action.
+fn simulation(body: &[u8], allowed: &dyn Fn(&String) -> bool) -> String {
     let form: Vec<(String, String)> = String::from_utf8_lossy(body)
         .split('&')
         .filter_map(|kv| kv.split_once('='))
@@ -280,7 +288,7 @@ fn simulation(body: &[u8], deny: &[String]) -> String {
     let members: String = values("ActionNames.member.")
         .iter()
         .map(|a| {
-            let decision = if deny.contains(a) { "implicitDeny" } else { "allowed" };
+            let decision = if allowed(a) { "allowed" } else { "implicitDeny" };
             format!("<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{resource}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/><MissingContextValues/></member>")
         })
         .collect();

@@ -1,0 +1,212 @@
+//! `lakepass verify`: prove, per deployment, that the vendor's principal can make every
+//! call its stack needs and none it must not, through IAM and Lake Formation.
+
+use super::*;
+use crate::model::{LfTarget, Principal};
+use crate::observe;
+use crate::render::{Call, render_probes};
+use crate::verify::evaluate::Decision;
+use crate::verify::{self, Finding, Subject};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The exit code when verification finds a problem (1 stays "could not run").
+pub const VERIFY_FAILED: i32 = 3;
+
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOpts {
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    deployment: String,
+    principal: String,
+    databases: usize,
+    problems: usize,
+    findings: Vec<Finding>,
+}
+
+impl Report {
+    fn text(&self) -> String {
+        let mut out = format!("{} ({}):\n", self.deployment, self.principal);
+        for f in &self.findings {
+            let mark = if f.ok { "ok     " } else { "PROBLEM" };
+            out.push_str(&format!("  {mark} {}: {} {} [{}]\n", f.what, f.layer, f.line, f.decided_by));
+            if let Some(fix) = &f.fix {
+                out.push_str(&format!("          fix: {fix}\n"));
+            }
+        }
+        out.push_str(&format!("{}\n", self.summary()));
+        out
+    }
+
+    /// One line, for the end of a provision as well.
+    fn summary(&self) -> String {
+        format!(
+            "{} can see {} database(s); {} problem(s) in {} check(s).",
+            self.principal,
+            self.databases,
+            self.problems,
+            self.findings.len()
+        )
+    }
+}
+
+/// `lakepass verify`. Returns 0 when everything is proven, [`VERIFY_FAILED`] when a check
+/// fails, 1 when a deployment could not be checked.
+pub async fn verify(g: &Global, o: &VerifyOpts) -> Result<i32, Error> {
+    let project = Project::load(&g.config)?;
+    let names: Vec<String> = match &g.deployment {
+        Some(n) => vec![n.clone()],
+        None => project.config.deployments.keys().cloned().collect(),
+    };
+    let (mut reports, mut errors) = (Vec::new(), Vec::new());
+    for name in names {
+        match verify_one(g, &name).await {
+            Ok(r) => {
+                if !o.json {
+                    print(&r.text());
+                }
+                reports.push(r);
+            }
+            Err(e) => {
+                if !o.json {
+                    print(&format!("{name}: error: {e}\n"));
+                    if let Some(h) = e.hint() {
+                        print(&format!("  hint: {h}\n"));
+                    }
+                }
+                errors.push(serde_json::json!({"deployment": name, "error": e.to_string(), "hint": e.hint()}));
+            }
+        }
+    }
+    if o.json {
+        let doc = serde_json::json!({"format_version": 1, "deployments": reports, "errors": errors});
+        print(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("json")));
+    }
+    Ok(if !errors.is_empty() {
+        1
+    } else if reports.iter().any(|r| r.problems > 0) {
+        VERIFY_FAILED
+    } else {
+        0
+    })
+}
+
+async fn verify_one(g: &Global, name: &str) -> Result<Report, Error> {
+    let p = prepare(g, Loaded::new(g, Some(name))?, false, false).await?;
+    let principal = p
+        .desired
+        .iter()
+        .find_map(|r| match r {
+            Resource::Role { name, .. } => Some(Principal::Role(name.clone())),
+            Resource::User { name } => Some(Principal::User(name.clone())),
+            _ => None,
+        })
+        .ok_or_else(|| Error::Other(format!("deployment {name} has no role or user to verify")))?;
+    let Some(seen) = p.observed.principal(&principal) else {
+        return Err(Error::Value {
+            field: format!("deployments.{name}"),
+            problem: format!("has no {principal} in account {} yet", p.facts.account),
+            fix: "run `lakepass provision` first".into(),
+        });
+    };
+    let arn = principal.arn(&p.facts);
+    let policies = verify::documents(&p.aws, &principal, seen).await.map_err(|e| e.for_caller(&p.caller))?;
+    // The databases this principal is granted on are the chosen ones.
+    let chosen: BTreeSet<String> = p
+        .desired
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Grant { principal: q, target, .. } if *q == principal => Some(target.database().to_string()),
+            _ => None,
+        })
+        .collect();
+    let other: Vec<String> = p.catalog.databases.keys().filter(|d| !chosen.contains(*d)).cloned().collect();
+    let (needs, forbidden) = render_probes(&p.loaded.stack, &p.values, &p.facts, &other)?;
+    let simulated = simulated(&p.aws, &arn, needs.iter().chain(&forbidden)).await;
+    let subject =
+        Subject { principal: &principal, arn: &arn, policies: &policies, catalog: &p.catalog, simulated: &simulated };
+    let mut findings = verify::check(&subject, &needs, &forbidden);
+    // The grants the deployment makes, in place.
+    for r in &p.desired {
+        let Resource::Grant { principal: q, target, permissions } = r else { continue };
+        if *q != principal {
+            continue;
+        }
+        let held = p.catalog.held(&arn, target).0;
+        let missing: Vec<&String> = permissions.iter().filter(|x| !held.contains(*x)).collect();
+        let ok = missing.is_empty();
+        findings.push(Finding {
+            ok,
+            layer: "Lake Formation",
+            what: "needs its grants".into(),
+            line: if ok {
+                format!("grants {} on {}", permissions.iter().cloned().collect::<Vec<_>>().join(", "), target)
+            } else {
+                format!(
+                    "does not grant {} on {}",
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    target
+                )
+            },
+            fix: (!ok).then(|| {
+                "run `lakepass provision`: it grants them again (someone revoked them outside lakepass)".to_string()
+            }),
+            decided_by: "Lake Formation permissions",
+        });
+    }
+    // Databases Lake Formation leaves to IAM: visible, but the grants do not scope them.
+    for db in chosen.iter().filter(|d| p.catalog.iam_governed().contains(*d)) {
+        findings.push(Finding {
+            ok: true,
+            layer: "Lake Formation",
+            what: "note".into(),
+            line: format!(
+                "does not govern database {db} (IAM_ALLOWED_PRINCIPALS): IAM alone decides who sees it, and its grants take effect only once Lake Formation governs it"
+            ),
+            fix: None,
+            decided_by: "Lake Formation permissions",
+        });
+    }
+    let visible = chosen
+        .iter()
+        .filter(|db| {
+            let target = LfTarget::Database { database: (*db).clone() };
+            p.catalog.iam_governed().contains(*db) || !p.catalog.held(&arn, &target).0.is_empty()
+        })
+        .count();
+    let problems = findings.iter().filter(|f| !f.ok).count();
+    Ok(Report {
+        deployment: name.to_string(),
+        principal: principal.to_string(),
+        databases: visible,
+        problems,
+        findings,
+    })
+}
+
+/// IAM's simulator's decisions for the calls, where the caller may ask for them all.
+async fn simulated<'a>(
+    aws: &crate::aws::Aws,
+    arn: &str,
+    calls: impl Iterator<Item = &'a Call>,
+) -> BTreeMap<(String, String), Decision> {
+    let mut by_resource: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in calls {
+        by_resource.entry(c.resource.clone()).or_default().insert(c.action.clone());
+    }
+    let Some(answers) = observe::simulate_all(aws, arn, &by_resource).await else { return BTreeMap::new() };
+    answers
+        .into_iter()
+        .map(|(k, d)| {
+            let d = match d {
+                observe::Simulated::Allowed => Decision::Allowed,
+                observe::Simulated::ExplicitDeny => Decision::ExplicitDeny,
+                observe::Simulated::ImplicitDeny => Decision::ImplicitDeny,
+            };
+            (k, d)
+        })
+        .collect()
+}

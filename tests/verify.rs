@@ -1,0 +1,137 @@
+//! `lakepass verify` end to end: from a good provision, break one thing at a time and
+//! expect verify to name that one thing, its layer and its fix (exit 3).
+
+mod support;
+
+use support::*;
+
+fn problems(run: &Run) -> Vec<String> {
+    run.stdout.lines().filter(|l| l.trim_start().starts_with("PROBLEM")).map(|l| l.trim().to_string()).collect()
+}
+
+async fn provisioned() -> World {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    w
+}
+
+#[tokio::test]
+async fn a_good_provision_verifies() {
+    let w = provisioned().await;
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(problems(&run).is_empty(), "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with("role secoda-glue-role can see 2 database(s); 0 problem(s) in 32 check(s).\n"),
+        "{}",
+        run.stdout
+    );
+    // Reading a database that was not chosen is refused by IAM (per-resource scope).
+    assert!(
+        run.stdout.contains("ok      must not read a database that was not chosen: IAM does not allow glue:GetTables on arn:aws:glue:us-east-1:123456789012:database/finance [built-in evaluator]"),
+        "{}",
+        run.stdout
+    );
+    let json = w.run(&["verify", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["deployments"][0]["problems"], 0);
+    assert_eq!(doc["deployments"][0]["databases"], 2);
+}
+
+#[tokio::test]
+async fn a_revoked_grant_is_named_with_provision_as_the_fix() {
+    let w = provisioned().await;
+    use aws_sdk_lakeformation::types::{DataLakePrincipal, DatabaseResource, Permission, Resource};
+    let principal = DataLakePrincipal::builder().data_lake_principal_identifier(role_arn("secoda-glue-role")).build();
+    let resource = Resource::builder().database(DatabaseResource::builder().name("sales").build().unwrap()).build();
+    w.aws
+        .lf
+        .revoke_permissions()
+        .principal(principal)
+        .resource(resource)
+        .permissions(Permission::Describe)
+        .send()
+        .await
+        .unwrap();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        problems(&run),
+        [
+            "PROBLEM needs its grants: Lake Formation does not grant DESCRIBE on database sales [Lake Formation permissions]"
+        ]
+    );
+    assert!(run.stdout.contains("fix: run `lakepass provision`: it grants them again"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_detached_policy_is_named_for_every_call_it_allowed() {
+    let w = provisioned().await;
+    let arn = World::policy_arn("secoda-glue-policy");
+    w.aws.iam.detach_role_policy().role_name("secoda-glue-role").policy_arn(&arn).send().await.unwrap();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let found = problems(&run);
+    assert!(
+        found.contains(&"PROBLEM needs read the catalog of each chosen database: IAM does not allow glue:GetTables on arn:aws:glue:us-east-1:123456789012:database/sales [built-in evaluator]".to_string()),
+        "{found:#?}"
+    );
+    assert!(found.iter().all(|p| p.contains("IAM does not allow")), "{found:#?}");
+    assert!(
+        run.stdout.contains("fix: no policy on role secoda-glue-role allows it: run `lakepass provision`"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn an_extra_policy_that_allows_writes_is_named_with_the_command_that_removes_it() {
+    let w = provisioned().await;
+    let extra = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::acme-lake/*"}]}"#;
+    w.aws
+        .iam
+        .put_role_policy()
+        .role_name("secoda-glue-role")
+        .policy_name("uploads")
+        .policy_document(extra)
+        .send()
+        .await
+        .unwrap();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        problems(&run),
+        [
+            "PROBLEM must not write or delete data: IAM allows s3:PutObject on arn:aws:s3:::acme-lake/* (inline policy uploads) [built-in evaluator]"
+        ]
+    );
+    assert!(
+        run.stdout.contains("fix: more than the vendor needs: aws iam delete-role-policy --role-name secoda-glue-role --policy-name uploads"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn iam_s_simulator_decides_where_it_answers() {
+    let w = provisioned().await;
+    // IAM allows what the vendor reads, but neither starting queries nor writing results
+    // (the stand-in decides by action alone).
+    w.proxy.simulate_allowing(&[
+        "glue:GetDatabase",
+        "glue:GetTables",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "athena:GetQueryResults",
+    ]);
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        problems(&run),
+        [
+            "PROBLEM needs run preview queries in the workgroup: IAM does not allow athena:StartQueryExecution on arn:aws:athena:us-east-1:123456789012:workgroup/primary [IAM policy simulator]",
+            "PROBLEM needs write query results: IAM does not allow s3:PutObject on arn:aws:s3:::acme-athena-results/* [IAM policy simulator]",
+        ]
+    );
+}
