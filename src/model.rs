@@ -184,6 +184,13 @@ impl Resource {
     }
 }
 
+/// "s3://bucket/prefix" → "bucket".
+pub fn bucket_of(location: &str) -> Option<String> {
+    let rest = location.strip_prefix("s3://").or_else(|| location.strip_prefix("s3a://"))?;
+    let bucket = rest.split('/').next()?;
+    (!bucket.is_empty()).then(|| bucket.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ async fn a_good_provision_verifies() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(problems(&run).is_empty(), "{}", run.stdout);
     assert!(
-        run.stdout.ends_with("role secoda-glue-role can see 2 database(s); 0 problem(s) in 32 check(s).\n"),
+        run.stdout.ends_with("role secoda-glue-role can see 2 database(s); 0 problem(s) in 34 check(s).\n"),
         "{}",
         run.stdout
     );
@@ -133,5 +133,77 @@ async fn iam_s_simulator_decides_where_it_answers() {
             "PROBLEM needs run preview queries in the workgroup: IAM does not allow athena:StartQueryExecution on arn:aws:athena:us-east-1:123456789012:workgroup/primary [IAM policy simulator]",
             "PROBLEM needs write query results: IAM does not allow s3:PutObject on arn:aws:s3:::acme-athena-results/* [IAM policy simulator]",
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_workgroup_that_is_gone_or_writes_elsewhere_is_named() {
+    let w = World::new().await;
+    let athena = clients_athena(&w.emu.url).await;
+    use aws_sdk_athena::types::{ResultConfiguration, WorkGroupConfiguration};
+    let elsewhere = WorkGroupConfiguration::builder()
+        .enforce_work_group_configuration(true)
+        .result_configuration(ResultConfiguration::builder().output_location("s3://central-results/athena/").build())
+        .build();
+    athena.create_work_group().name("analytics").configuration(elsewhere).send().await.unwrap();
+    w.secoda(&format!("{ROLE_VALUES}athena_workgroup: analytics\n"));
+    w.run(&["provision", "--yes"]).ok();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        problems(&run),
+        [
+            "PROBLEM query in its workgroup: Athena workgroup analytics enforces its results in s3://central-results/athena/, outside the results bucket acme-athena-results [Athena]"
+        ]
+    );
+    assert!(run.stdout.contains("fix: set the deployment's results bucket to central-results"), "{}", run.stdout);
+
+    athena.delete_work_group().work_group("analytics").send().await.unwrap();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(problems(&run), ["PROBLEM query in its workgroup: Athena workgroup analytics does not exist [Athena]"]);
+    assert!(run.stdout.contains("aws athena create-work-group --name analytics"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_table_stored_in_another_bucket_is_named() {
+    let w = provisioned().await;
+    use aws_sdk_glue::types::{StorageDescriptor, TableInput};
+    let table = TableInput::builder()
+        .name("refunds")
+        .storage_descriptor(StorageDescriptor::builder().location("s3://finance-archive/refunds/").build())
+        .build()
+        .unwrap();
+    w.aws.glue.create_table().database_name("sales").table_input(table).send().await.unwrap();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        problems(&run),
+        [
+            "PROBLEM read the tables' data: S3 table sales.refunds is stored in s3://finance-archive/refunds/, in bucket finance-archive, which the vendor may not read [S3]"
+        ]
+    );
+    assert!(run.stdout.contains("fix: add finance-archive to the deployment's data buckets"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_bucket_policy_that_admits_only_a_vpc_endpoint_is_named() {
+    let w = provisioned().await;
+    let s3 = clients_s3(&w.emu.url).await;
+    s3.create_bucket().bucket("acme-lake").send().await.unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"OnlyThroughOurEndpoint","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::acme-lake","arn:aws:s3:::acme-lake/*"],"Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}}]}"#;
+    s3.put_bucket_policy().bucket("acme-lake").policy(policy).send().await.unwrap();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        problems(&run),
+        [
+            "PROBLEM read the data in each bucket: S3 the bucket policy of acme-lake may deny s3:GetObject to the vendor: a Deny applies under condition StringNotEquals on aws:SourceVpce, which requests from outside your network meet [S3]"
+        ]
+    );
+    assert!(
+        run.stdout.contains("\"aws:PrincipalArn\": \"arn:aws:iam::123456789012:role/secoda-glue-role\""),
+        "{}",
+        run.stdout
     );
 }

@@ -4,9 +4,9 @@
 use super::*;
 use crate::model::{LfTarget, Principal};
 use crate::observe;
-use crate::render::{Call, render_probes};
+use crate::render::{Call, render_probes, render_value};
 use crate::verify::evaluate::Decision;
-use crate::verify::{self, Finding, Subject};
+use crate::verify::{self, Finding, Subject, services};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -129,6 +129,26 @@ async fn verify_one(g: &Global, name: &str) -> Result<Report, Error> {
     let subject =
         Subject { principal: &principal, arn: &arn, policies: &policies, catalog: &p.catalog, simulated: &simulated };
     let mut findings = verify::check(&subject, &needs, &forbidden);
+    // Beyond IAM and Lake Formation: the workgroup, where the data lies, bucket policies.
+    let stack = &p.loaded.stack;
+    if let Some(a) = &stack.verify.athena {
+        let workgroup = render_value(stack, &p.values, &p.facts, &a.workgroup, false)?.remove(0);
+        let results = render_value(stack, &p.values, &p.facts, &a.results_bucket, false)?.remove(0);
+        findings.push(services::athena(&p.aws, &workgroup, &results).await.map_err(|e| e.for_caller(&p.caller))?);
+    }
+    if let Some(expr) = &stack.verify.data_buckets {
+        let buckets = render_value(stack, &p.values, &p.facts, expr, true)?;
+        let targets: BTreeSet<LfTarget> = p
+            .desired
+            .iter()
+            .filter_map(|r| match r {
+                Resource::Grant { principal: q, target, .. } if *q == principal => Some(target.clone()),
+                _ => None,
+            })
+            .collect();
+        findings.extend(services::locations(&p.aws, &targets, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
+        findings.extend(services::bucket_policies(&p.aws, &arn, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
+    }
     // The grants the deployment makes, in place.
     for r in &p.desired {
         let Resource::Grant { principal: q, target, permissions } = r else { continue };

@@ -518,6 +518,23 @@ pub fn values_json(values: &Values) -> Value {
     Value::Object(values.clone())
 }
 
+/// A template rendered, or (with `list`) an expression evaluated to a list, over the
+/// values and the account facts.
+pub fn render_value(
+    stack: &Stack,
+    values: &Values,
+    facts: &Facts,
+    text: &str,
+    list: bool,
+) -> Result<Vec<String>, Error> {
+    let mut vars = values.clone();
+    vars.insert("account".into(), json!(facts.account));
+    vars.insert("partition".into(), json!(facts.partition));
+    vars.insert("region".into(), json!(facts.region));
+    let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
+    if list { ctx.strings(text) } else { Ok(vec![ctx.text(text)?]) }
+}
+
 /// One call `verify` asks about: an action on a concrete resource.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Call {

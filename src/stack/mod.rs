@@ -47,6 +47,19 @@ pub struct Verify {
     pub needs: Vec<Probe>,
     #[serde(default)]
     pub forbidden: Vec<Probe>,
+    /// The Athena workgroup the vendor queries in, and the bucket its results go to.
+    pub athena: Option<AthenaCheck>,
+    /// An expression giving the buckets the vendor reads: every granted table must be
+    /// stored in one, and no bucket policy may deny the vendor's reads.
+    pub data_buckets: Option<String>,
+}
+
+/// Templates naming a workgroup and its results bucket.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AthenaCheck {
+    pub workgroup: String,
+    pub results_bucket: String,
 }
 
 /// Actions × resource templates. With `for_each` (an expression giving a list), the

@@ -2,6 +2,7 @@
 
 use crate::aws::{Aws, classify};
 use crate::error::Error;
+pub use crate::model::bucket_of;
 use std::collections::BTreeSet;
 
 /// Every database in the catalog, sorted.
@@ -51,13 +52,6 @@ pub async fn athena_output_bucket(aws: &Aws, workgroup: &str) -> Option<String> 
     let out = aws.athena.get_work_group().work_group(workgroup).send().await.ok()?;
     let location = out.work_group()?.configuration()?.result_configuration()?.output_location()?;
     bucket_of(location)
-}
-
-/// "s3://bucket/prefix" → "bucket".
-pub fn bucket_of(location: &str) -> Option<String> {
-    let rest = location.strip_prefix("s3://").or_else(|| location.strip_prefix("s3a://"))?;
-    let bucket = rest.split('/').next()?;
-    (!bucket.is_empty()).then(|| bucket.to_string())
 }
 
 #[cfg(test)]

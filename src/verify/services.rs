@@ -1,0 +1,202 @@
+//! What lies beyond IAM and Lake Formation: the Athena workgroup the vendor queries in,
+//! where the granted tables are stored, and bucket policies that deny the vendor's reads.
+
+use super::Finding;
+use super::evaluate::{self, Decision, Request};
+use crate::aws::{Aws, classify};
+use crate::error::Error;
+use crate::model::LfTarget;
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn finding(ok: bool, layer: &'static str, what: &str, line: String, fix: Option<String>) -> Finding {
+    Finding { ok, layer, what: what.into(), line, fix, decided_by: layer }
+}
+
+/// The workgroup exists, and where it enforces its result location, that lies in the
+/// results bucket.
+pub async fn athena(aws: &Aws, workgroup: &str, results_bucket: &str) -> Result<Finding, Error> {
+    let what = "query in its workgroup";
+    let got = aws.athena.get_work_group().work_group(workgroup).send().await;
+    let group = match got {
+        Ok(out) => out.work_group().cloned(),
+        Err(e) if e.code() == Some("InvalidRequestException") || e.code() == Some("ResourceNotFoundException") => None,
+        Err(e) => return Err(classify("athena:GetWorkGroup", "", e)),
+    };
+    let Some(group) = group else {
+        return Ok(finding(
+            false,
+            "Athena",
+            what,
+            format!("workgroup {workgroup} does not exist"),
+            Some(format!(
+                "create it (`aws athena create-work-group --name {workgroup}`), or set the deployment's workgroup to an existing one (`aws athena list-work-groups`)"
+            )),
+        ));
+    };
+    let config = group.configuration();
+    let enforced = config.and_then(|c| c.enforce_work_group_configuration()).unwrap_or(false);
+    let location = config.and_then(|c| c.result_configuration()).and_then(|r| r.output_location());
+    let bucket = location.and_then(crate::model::bucket_of);
+    Ok(match (enforced, location, bucket) {
+        (true, Some(loc), Some(b)) if b != results_bucket => finding(
+            false,
+            "Athena",
+            what,
+            format!("workgroup {workgroup} enforces its results in {loc}, outside the results bucket {results_bucket}"),
+            Some(format!(
+                "set the deployment's results bucket to {b} (the workgroup's) and run `lakepass provision`, or change the workgroup's query result location to s3://{results_bucket}/"
+            )),
+        ),
+        _ => finding(
+            true,
+            "Athena",
+            what,
+            format!("workgroup {workgroup} exists and its results go to {results_bucket}"),
+            None,
+        ),
+    })
+}
+
+/// Each granted table's storage location is in one of `buckets`.
+pub async fn locations(aws: &Aws, grants: &BTreeSet<LfTarget>, buckets: &[String]) -> Result<Vec<Finding>, Error> {
+    let what = "read the tables' data";
+    let mut wanted: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
+    for t in grants {
+        match t {
+            LfTarget::AllTables { database } => {
+                wanted.insert(database.clone(), None);
+            }
+            LfTarget::Table { database, table } => {
+                if let Some(Some(set)) = wanted.get_mut(database) {
+                    set.insert(table.clone());
+                } else if !wanted.contains_key(database) {
+                    wanted.insert(database.clone(), Some([table.clone()].into()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (database, only) in wanted {
+        let mut pages = aws.glue.get_tables().database_name(&database).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("glue:GetTables", "", e))?;
+            for t in page.table_list() {
+                if only.as_ref().is_some_and(|o| !o.contains(t.name())) {
+                    continue;
+                }
+                let location = t.storage_descriptor().and_then(|s| s.location()).unwrap_or_default();
+                let Some(bucket) = crate::model::bucket_of(location) else { continue };
+                if !buckets.contains(&bucket) {
+                    out.push(finding(
+                        false,
+                        "S3",
+                        what,
+                        format!("table {database}.{} is stored in {location}, in bucket {bucket}, which the vendor may not read", t.name()),
+                        Some(format!("add {bucket} to the deployment's data buckets and run `lakepass provision`")),
+                    ));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(finding(true, "S3", what, format!("every granted table is stored in {}", buckets.join(", ")), None));
+    }
+    Ok(out)
+}
+
+/// No bucket policy denies the principal's reads (a Deny on a condition the vendor's
+/// requests cannot meet, such as a VPC endpoint, counts).
+pub async fn bucket_policies(aws: &Aws, principal_arn: &str, buckets: &[String]) -> Result<Vec<Finding>, Error> {
+    let s3 = aws.s3(None);
+    let mut out = Vec::new();
+    for bucket in buckets {
+        let text = match s3.get_bucket_policy().bucket(bucket).send().await {
+            Ok(p) => p.policy().unwrap_or_default().to_string(),
+            Err(e) if matches!(e.code(), Some("NoSuchBucketPolicy" | "NoSuchBucket")) => continue,
+            Err(e) => return Err(classify("s3:GetBucketPolicy", "", e)),
+        };
+        let policy: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let Some(f) = bucket_denies(&policy, principal_arn, bucket) {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
+/// A finding when the bucket policy denies (or may deny) the principal `s3:GetObject`.
+fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str) -> Option<Finding> {
+    let object = format!("arn:aws:s3:::{bucket}/x");
+    let context = BTreeMap::from([("aws:PrincipalArn".to_string(), vec![principal_arn.to_string()])]);
+    // Only the Deny statements that name the principal (or everyone) matter here.
+    let statements: Vec<Value> = policy["Statement"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| vec![policy["Statement"].clone()])
+        .into_iter()
+        .filter(|s| s["Effect"] == "Deny" && names(&s["Principal"], principal_arn))
+        .collect();
+    let doc = serde_json::json!({ "Statement": statements });
+    let request = Request { action: "s3:GetObject", resource: &object, context: &context };
+    let line = match evaluate::evaluate(&[&doc], &request) {
+        Decision::ExplicitDeny => format!("the bucket policy of {bucket} denies s3:GetObject to the vendor"),
+        Decision::CannotDecide(why) => {
+            format!(
+                "the bucket policy of {bucket} may deny s3:GetObject to the vendor: a Deny applies under {why}, which requests from outside your network meet"
+            )
+        }
+        _ => return None,
+    };
+    Some(finding(
+        false,
+        "S3",
+        "read the data in each bucket",
+        line,
+        Some(format!(
+            "exempt the vendor's principal from that Deny, e.g. add \"StringNotEquals\": {{\"aws:PrincipalArn\": \"{principal_arn}\"}} to its condition"
+        )),
+    ))
+}
+
+/// Whether a statement's `Principal` covers `arn` ("*", {"AWS": "*"}, or the ARN, or its
+/// account's root).
+fn names(principal: &Value, arn: &str) -> bool {
+    let account = arn.split(':').nth(4).unwrap_or_default();
+    let covers = |p: &str| p == "*" || p == arn || p == format!("arn:aws:iam::{account}:root") || p == account;
+    match principal {
+        Value::String(s) => covers(s),
+        Value::Object(m) => m.get("AWS").is_some_and(|v| match v {
+            Value::String(s) => covers(s),
+            Value::Array(a) => a.iter().filter_map(Value::as_str).any(covers),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/secoda-glue-role";
+
+    #[test]
+    fn a_vpc_endpoint_deny_is_named_and_an_exemption_clears_it() {
+        let vpce = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::acme-lake", "arn:aws:s3:::acme-lake/*"],
+            "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b"}}}]});
+        let f = bucket_denies(&vpce, ROLE, "acme-lake").expect("a problem");
+        assert!(f.line.contains("a Deny applies under condition StringNotEquals on aws:SourceVpce"), "{}", f.line);
+        assert!(f.fix.unwrap().contains(ROLE));
+        let exempt = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": "arn:aws:s3:::acme-lake/*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalArn": ROLE}}}]});
+        assert!(bucket_denies(&exempt, ROLE, "acme-lake").is_none());
+        let others = json!({"Statement": {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::1:role/x"},
+            "Action": "s3:GetObject", "Resource": "*"}});
+        assert!(bucket_denies(&others, ROLE, "acme-lake").is_none());
+    }
+}
