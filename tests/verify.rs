@@ -12,7 +12,13 @@ fn problems(run: &Run) -> Vec<String> {
 async fn provisioned() -> World {
     let w = World::new().await;
     w.secoda(ROLE_VALUES);
-    w.run(&["provision", "--yes"]).ok();
+    let run = w.run(&["provision", "--yes"]).ok();
+    // A provision that changed something ends with the verification's one line.
+    assert!(
+        run.stdout.ends_with("\nVerified: role secoda-glue-role can see 2 database(s); 0 problem(s) in 34 check(s).\n"),
+        "{}",
+        run.stdout
+    );
     w
 }
 
@@ -203,6 +209,34 @@ async fn a_bucket_policy_that_admits_only_a_vpc_endpoint_is_named() {
     );
     assert!(
         run.stdout.contains("\"aws:PrincipalArn\": \"arn:aws:iam::123456789012:role/secoda-glue-role\""),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_table_left_to_iam_is_named_as_lake_formation_not_governing_it() {
+    let w = provisioned().await;
+    use aws_sdk_lakeformation::types::{DataLakePrincipal, Permission, Resource, TableResource, TableWildcard};
+    let everyone = DataLakePrincipal::builder().data_lake_principal_identifier("IAM_ALLOWED_PRINCIPALS").build();
+    let tables = TableResource::builder()
+        .database_name("marketing")
+        .table_wildcard(TableWildcard::builder().build())
+        .build()
+        .unwrap();
+    w.aws
+        .lf
+        .grant_permissions()
+        .principal(everyone)
+        .resource(Resource::builder().table(tables).build())
+        .permissions(Permission::All)
+        .send()
+        .await
+        .unwrap();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 0, "visible, so not a failure: {run:?}");
+    assert!(
+        run.stdout.contains("ok      note: Lake Formation does not govern database marketing (IAM_ALLOWED_PRINCIPALS): IAM alone decides who sees it"),
         "{}",
         run.stdout
     );

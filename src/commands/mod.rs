@@ -27,7 +27,7 @@ pub async fn profile(g: &Global) -> Result<i32, Error> {
 pub use rotate::{RotateOpts, rotate_key};
 pub use status::{StatusOpts, status};
 pub use teardown::teardown;
-pub use verify::{VERIFY_FAILED, VerifyOpts, verify};
+pub use verify::{VERIFY_FAILED, VerifyOpts, after_apply as verify_after_apply, verify};
 
 use crate::aws::{Aws, Connect};
 use crate::config::{Deployment, Project};

@@ -61,8 +61,13 @@ pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
         replace_secret_file: o.replace_secret_file,
         overwrite_profile: o.overwrite_profile,
     };
+    let (name, changed) = (p.loaded.name.clone(), p.plan.has_changes());
     let handoff = execute(g, p, &opts, &apply::Lines).await?;
     print(&handoff.plain());
+    // What changed is proven at once; a run that changed nothing stays quick.
+    if changed {
+        print(&format!("\n{}", super::verify::after_apply(g, &name).await));
+    }
     Ok(0)
 }
 

@@ -63,7 +63,7 @@ pub async fn verify(g: &Global, o: &VerifyOpts) -> Result<i32, Error> {
     };
     let (mut reports, mut errors) = (Vec::new(), Vec::new());
     for name in names {
-        match verify_one(g, &name).await {
+        match verify_one(g, &name, true).await {
             Ok(r) => {
                 if !o.json {
                     print(&r.text());
@@ -94,7 +94,27 @@ pub async fn verify(g: &Global, o: &VerifyOpts) -> Result<i32, Error> {
     })
 }
 
-async fn verify_one(g: &Global, name: &str) -> Result<Report, Error> {
+/// The verification a provision ends with: the built-in evaluator only (no simulator
+/// calls), then one line, or each problem with its fix.
+pub async fn after_apply(g: &Global, name: &str) -> String {
+    match verify_one(g, name, false).await {
+        Ok(r) if r.problems == 0 => format!("Verified: {}\n", r.summary()),
+        Ok(r) => {
+            let mut out = String::from("Verification found problems:\n");
+            for f in r.findings.iter().filter(|f| !f.ok) {
+                out.push_str(&format!("  {}: {} {}\n", f.what, f.layer, f.line));
+                if let Some(fix) = &f.fix {
+                    out.push_str(&format!("    fix: {fix}\n"));
+                }
+            }
+            out.push_str(&format!("{} `lakepass verify` shows every check.\n", r.summary()));
+            out
+        }
+        Err(e) => format!("Could not verify: {e}; run `lakepass verify`.\n"),
+    }
+}
+
+async fn verify_one(g: &Global, name: &str, use_simulator: bool) -> Result<Report, Error> {
     let p = prepare(g, Loaded::new(g, Some(name))?, false, false).await?;
     let principal = p
         .desired
@@ -125,7 +145,8 @@ async fn verify_one(g: &Global, name: &str) -> Result<Report, Error> {
         .collect();
     let other: Vec<String> = p.catalog.databases.keys().filter(|d| !chosen.contains(*d)).cloned().collect();
     let (needs, forbidden) = render_probes(&p.loaded.stack, &p.values, &p.facts, &other)?;
-    let simulated = simulated(&p.aws, &arn, needs.iter().chain(&forbidden)).await;
+    let simulated =
+        if use_simulator { simulated(&p.aws, &arn, needs.iter().chain(&forbidden)).await } else { BTreeMap::new() };
     let subject =
         Subject { principal: &principal, arn: &arn, policies: &policies, catalog: &p.catalog, simulated: &simulated };
     let mut findings = verify::check(&subject, &needs, &forbidden);

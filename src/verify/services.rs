@@ -7,6 +7,7 @@ use crate::aws::{Aws, classify};
 use crate::error::Error;
 use crate::model::LfTarget;
 use aws_sdk_iam::error::ProvideErrorMetadata;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -78,8 +79,9 @@ pub async fn locations(aws: &Aws, grants: &BTreeSet<LfTarget>, buckets: &[String
             _ => {}
         }
     }
-    let mut out = Vec::new();
-    for (database, only) in wanted {
+    // Each database's tables, up to 16 databases at a time.
+    let reads = wanted.into_iter().map(|(database, only)| async move {
+        let mut found = Vec::new();
         let mut pages = aws.glue.get_tables().database_name(&database).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("glue:GetTables", "", e))?;
@@ -88,19 +90,27 @@ pub async fn locations(aws: &Aws, grants: &BTreeSet<LfTarget>, buckets: &[String
                     continue;
                 }
                 let location = t.storage_descriptor().and_then(|s| s.location()).unwrap_or_default();
-                let Some(bucket) = crate::model::bucket_of(location) else { continue };
-                if !buckets.contains(&bucket) {
-                    out.push(finding(
-                        false,
-                        "S3",
-                        what,
-                        format!("table {database}.{} is stored in {location}, in bucket {bucket}, which the vendor may not read", t.name()),
-                        Some(format!("add {bucket} to the deployment's data buckets and run `lakepass provision`")),
-                    ));
-                }
+                found.push((format!("{database}.{}", t.name()), location.to_string()));
             }
         }
+        Ok::<_, Error>(found)
+    });
+    let tables: Vec<Vec<(String, String)>> =
+        stream::iter(reads).buffer_unordered(crate::observe::CONCURRENCY).try_collect().await?;
+    let mut out = Vec::new();
+    for (table, location) in tables.into_iter().flatten() {
+        let Some(bucket) = crate::model::bucket_of(&location) else { continue };
+        if !buckets.contains(&bucket) {
+            out.push(finding(
+                false,
+                "S3",
+                what,
+                format!("table {table} is stored in {location}, in bucket {bucket}, which the vendor may not read"),
+                Some(format!("add {bucket} to the deployment's data buckets and run `lakepass provision`")),
+            ));
+        }
     }
+    out.sort_by(|a, b| a.line.cmp(&b.line));
     if out.is_empty() {
         out.push(finding(true, "S3", what, format!("every granted table is stored in {}", buckets.join(", ")), None));
     }

@@ -138,8 +138,12 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         replace_secret_file: o.replace_secret_file,
         overwrite_profile: o.overwrite_profile,
     };
+    let changed = prepared.plan.has_changes();
     let handoff = commands::execute(&g, prepared, &opts, &bars).await?;
     crate::commands::print(&progress::boxed(&flow.handoff.title, &handoff, &format!("{name}{config_flag}")));
+    if changed {
+        crate::commands::print(&commands::verify_after_apply(&g, &name).await);
+    }
     Ok(0)
 }
 
