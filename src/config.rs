@@ -213,26 +213,11 @@ fn splice(text: &str, name: &str, d: &Deployment, stack: &Stack) -> String {
     out
 }
 
-/// A YAML library's error as a user reads it: the line and the problem, without the
-/// library's own option names.
-pub fn yaml_problem(e: &impl std::fmt::Display, origin: &str) -> String {
-    let text = e.to_string().replace("<input>", origin);
-    let text = text.strip_prefix("error: ").unwrap_or(&text);
-    let mut out = text.replace(
-        ", set DuplicateKeyPolicy in Options if acceptable",
-        " (a key may appear only once in a mapping: merge the two entries, or rename one)",
-    );
-    if out.contains("duplicate mapping key: ") {
-        out = out.replace("duplicate mapping key: ", "the key ").replacen(" (a key", " appears twice (a key", 2);
-    }
-    out
-}
-
 /// Parses config text; errors carry the line and column.
 pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
     let config: Config = serde_saphyr::from_str(text).map_err(|e| Error::Config {
         path: path.to_path_buf(),
-        problem: yaml_problem(&e, &path.display().to_string()),
+        problem: crate::error::yaml_problem(&e, &path.display().to_string()),
     })?;
     if let Some(url) = &config.state {
         crate::state::S3Location::parse(url, "state")?;

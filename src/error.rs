@@ -107,6 +107,21 @@ pub enum Error {
     Other(String),
 }
 
+/// A YAML library's error as a user reads it: the line and the problem, without the
+/// library's own option names.
+pub fn yaml_problem(e: &impl std::fmt::Display, origin: &str) -> String {
+    let text = e.to_string().replace("<input>", origin);
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let mut out = text.replace(
+        ", set DuplicateKeyPolicy in Options if acceptable",
+        " (a key may appear only once in a mapping: merge the two entries, or rename one)",
+    );
+    if out.contains("duplicate mapping key: ") {
+        out = out.replace("duplicate mapping key: ", "the key ").replacen(" (a key", " appears twice (a key", 2);
+    }
+    out
+}
+
 /// An I/O error as a sentence, without the OS's error number.
 pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {

@@ -15,7 +15,7 @@ async fn provisioned() -> World {
     let run = w.run(&["provision", "--yes"]).ok();
     // A provision that changed something ends with the verification's one line.
     assert!(
-        run.stdout.ends_with("\nVerified: role secoda-glue-role can see 2 database(s); 0 problem(s) in 34 check(s).\n"),
+        run.stdout.ends_with("\nVerified: role secoda-glue-role can see 2 database(s); 0 problem(s) in 32 check(s).\n"),
         "{}",
         run.stdout
     );
@@ -237,6 +237,42 @@ async fn a_table_left_to_iam_is_named_as_lake_formation_not_governing_it() {
     assert_eq!(run.code, 0, "visible, so not a failure: {run:?}");
     assert!(
         run.stdout.contains("ok      note: Lake Formation does not govern database marketing (IAM_ALLOWED_PRINCIPALS): IAM alone decides who sees it"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_kms_key_whose_policy_leaves_the_vendor_out_is_named() {
+    let w = provisioned().await;
+    let s3 = clients_s3(&w.emu.url).await;
+    let kms = clients_kms(&w.emu.url).await;
+    let admins_only = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Admins","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/admin"},"Action":"kms:*","Resource":"*"}]}"#;
+    let key = kms.create_key().policy(admins_only).send().await.unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_string();
+    s3.create_bucket().bucket("acme-lake").send().await.unwrap();
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    let by_default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .kms_master_key_id(&key_arn)
+        .build()
+        .unwrap();
+    let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build();
+    let config = ServerSideEncryptionConfiguration::builder().rules(rule).build().unwrap();
+    s3.put_bucket_encryption().bucket("acme-lake").server_side_encryption_configuration(config).send().await.unwrap();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        problems(&run),
+        [format!(
+            "PROBLEM decrypt the data: KMS bucket acme-lake is encrypted with KMS key {key_arn}, which the vendor may not use to decrypt [KMS]"
+        )]
+    );
+    assert!(
+        run.stdout.contains(&format!("add a statement to the key policy of {key_arn} allowing \"kms:Decrypt\"")),
         "{}",
         run.stdout
     );

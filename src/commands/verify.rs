@@ -94,8 +94,8 @@ pub async fn verify(g: &Global, o: &VerifyOpts) -> Result<i32, Error> {
     })
 }
 
-/// The verification a provision ends with: the built-in evaluator only (no simulator
-/// calls), then one line, or each problem with its fix.
+/// The verification a provision ends with: IAM (built-in evaluator, no simulator calls)
+/// and Lake Formation, then one line, or each problem with its fix.
 pub async fn after_apply(g: &Global, name: &str) -> String {
     match verify_one(g, name, false).await {
         Ok(r) if r.problems == 0 => format!("Verified: {}\n", r.summary()),
@@ -114,7 +114,10 @@ pub async fn after_apply(g: &Global, name: &str) -> String {
     }
 }
 
-async fn verify_one(g: &Global, name: &str, use_simulator: bool) -> Result<Report, Error> {
+/// Verifies one deployment. `full`: also ask IAM's simulator, and check the workgroup,
+/// table locations, bucket policies and keys (calls that grow with the catalog); without
+/// it, IAM (built-in evaluator) and Lake Formation only, for the line after an apply.
+async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error> {
     let p = prepare(g, Loaded::new(g, Some(name))?, false, false).await?;
     let principal = p
         .desired
@@ -145,19 +148,25 @@ async fn verify_one(g: &Global, name: &str, use_simulator: bool) -> Result<Repor
         .collect();
     let other: Vec<String> = p.catalog.databases.keys().filter(|d| !chosen.contains(*d)).cloned().collect();
     let (needs, forbidden) = render_probes(&p.loaded.stack, &p.values, &p.facts, &other)?;
-    let simulated =
-        if use_simulator { simulated(&p.aws, &arn, needs.iter().chain(&forbidden)).await } else { BTreeMap::new() };
-    let subject =
-        Subject { principal: &principal, arn: &arn, policies: &policies, catalog: &p.catalog, simulated: &simulated };
+    let simulated = if full { simulated(&p.aws, &arn, needs.iter().chain(&forbidden)).await } else { BTreeMap::new() };
+    let iam_governed = p.catalog.iam_governed();
+    let subject = Subject {
+        principal: &principal,
+        arn: &arn,
+        policies: &policies,
+        catalog: &p.catalog,
+        iam_governed: &iam_governed,
+        simulated: &simulated,
+    };
     let mut findings = verify::check(&subject, &needs, &forbidden);
     // Beyond IAM and Lake Formation: the workgroup, where the data lies, bucket policies.
     let stack = &p.loaded.stack;
-    if let Some(a) = &stack.verify.athena {
+    if let Some(a) = stack.verify.athena.as_ref().filter(|_| full) {
         let workgroup = render_value(stack, &p.values, &p.facts, &a.workgroup, false)?.remove(0);
         let results = render_value(stack, &p.values, &p.facts, &a.results_bucket, false)?.remove(0);
         findings.push(services::athena(&p.aws, &workgroup, &results).await.map_err(|e| e.for_caller(&p.caller))?);
     }
-    if let Some(expr) = &stack.verify.data_buckets {
+    if let Some(expr) = stack.verify.data_buckets.as_ref().filter(|_| full) {
         let buckets = render_value(stack, &p.values, &p.facts, expr, true)?;
         let targets: BTreeSet<LfTarget> = p
             .desired
@@ -169,6 +178,10 @@ async fn verify_one(g: &Global, name: &str, use_simulator: bool) -> Result<Repor
             .collect();
         findings.extend(services::locations(&p.aws, &targets, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
         findings.extend(services::bucket_policies(&p.aws, &arn, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
+        let documents: Vec<&serde_json::Value> = policies.iter().map(|x| &x.document).collect();
+        findings.extend(
+            services::encryption(&p.aws, &arn, &buckets, &documents).await.map_err(|e| e.for_caller(&p.caller))?,
+        );
     }
     // The grants the deployment makes, in place.
     for r in &p.desired {
@@ -199,7 +212,7 @@ async fn verify_one(g: &Global, name: &str, use_simulator: bool) -> Result<Repor
         });
     }
     // Databases Lake Formation leaves to IAM: visible, but the grants do not scope them.
-    for db in chosen.iter().filter(|d| p.catalog.iam_governed().contains(*d)) {
+    for db in chosen.iter().filter(|d| iam_governed.contains(*d)) {
         findings.push(Finding {
             ok: true,
             layer: "Lake Formation",
@@ -215,7 +228,7 @@ async fn verify_one(g: &Global, name: &str, use_simulator: bool) -> Result<Repor
         .iter()
         .filter(|db| {
             let target = LfTarget::Database { database: (*db).clone() };
-            p.catalog.iam_governed().contains(*db) || !p.catalog.held(&arn, &target).0.is_empty()
+            iam_governed.contains(*db) || !p.catalog.held(&arn, &target).0.is_empty()
         })
         .count();
     let problems = findings.iter().filter(|f| !f.ok).count();

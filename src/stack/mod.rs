@@ -209,7 +209,7 @@ impl Stack {
     pub fn parse(text: &str, origin: &str) -> Result<Stack, Error> {
         let stack: Stack = serde_saphyr::from_str(text).map_err(|e| Error::StackFile {
             origin: origin.to_string(),
-            problem: crate::config::yaml_problem(&e, origin),
+            problem: crate::error::yaml_problem(&e, origin),
         })?;
         stack.check(origin)?;
         Ok(stack)

@@ -103,6 +103,8 @@ pub struct Subject<'a> {
     pub arn: &'a str,
     pub policies: &'a [Attached],
     pub catalog: &'a Catalog,
+    /// The databases Lake Formation leaves to IAM (`Catalog::iam_governed`, once).
+    pub iam_governed: &'a std::collections::BTreeSet<String>,
     /// IAM's simulator's decisions, by (action, resource), where it answered.
     pub simulated: &'a BTreeMap<(String, String), Decision>,
 }
@@ -188,7 +190,7 @@ fn lake_formation(subject: &Subject, call: &Call) -> Option<bool> {
         return None;
     }
     let database = call.resource.split(":database/").nth(1)?.split('/').next()?.to_string();
-    if subject.catalog.iam_governed().contains(&database) {
+    if subject.iam_governed.contains(&database) {
         return Some(true);
     }
     let target = LfTarget::Database { database: database.clone() };
@@ -272,6 +274,7 @@ mod tests {
         };
         let catalog = Catalog::default();
         let simulated = BTreeMap::new();
+        let iam_governed = Default::default();
         let principal = Principal::Role("r".into());
         let policies = [ours, extra];
         let subject = Subject {
@@ -279,6 +282,7 @@ mod tests {
             arn: "arn:aws:iam::1:role/r",
             policies: &policies,
             catalog: &catalog,
+            iam_governed: &iam_governed,
             simulated: &simulated,
         };
         let found = check(

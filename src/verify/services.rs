@@ -136,6 +136,101 @@ pub async fn bucket_policies(aws: &Aws, principal_arn: &str, buckets: &[String])
     Ok(out)
 }
 
+/// Each bucket encrypted with a customer managed KMS key lets the principal decrypt:
+/// the key policy allows it directly, or delegates to IAM (the account root) and an
+/// attached policy allows `kms:Decrypt` on the key.
+pub async fn encryption(
+    aws: &Aws,
+    principal_arn: &str,
+    buckets: &[String],
+    policies: &[&Value],
+) -> Result<Vec<Finding>, Error> {
+    let s3 = aws.s3(None);
+    let mut out = Vec::new();
+    for bucket in buckets {
+        let got = match s3.get_bucket_encryption().bucket(bucket).send().await {
+            Ok(got) => got,
+            Err(e) if matches!(e.code(), Some("ServerSideEncryptionConfigurationNotFoundError" | "NoSuchBucket")) => {
+                continue;
+            }
+            Err(e) => return Err(classify("s3:GetBucketEncryption", "", e)),
+        };
+        let key = got
+            .server_side_encryption_configuration()
+            .map(|c| c.rules())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| r.apply_server_side_encryption_by_default())
+            .find_map(|d| d.kms_master_key_id().map(str::to_string));
+        let Some(key) = key else { continue };
+        let described =
+            aws.kms.describe_key().key_id(&key).send().await.map_err(|e| classify("kms:DescribeKey", "", e))?;
+        let Some(meta) = described.key_metadata() else { continue };
+        if meta.key_manager() == Some(&aws_sdk_kms::types::KeyManagerType::Aws) {
+            continue;
+        }
+        let key_arn = meta.arn().unwrap_or(&key).to_string();
+        let policy = aws
+            .kms
+            .get_key_policy()
+            .key_id(&key_arn)
+            .policy_name("default")
+            .send()
+            .await
+            .map_err(|e| classify("kms:GetKeyPolicy", "", e))?;
+        let key_policy: Value = serde_json::from_str(policy.policy().unwrap_or("{}")).unwrap_or(Value::Null);
+        out.push(decrypt_finding(bucket, &key_arn, &key_policy, principal_arn, policies));
+    }
+    Ok(out)
+}
+
+/// Whether the key policy and the principal's IAM policies together allow decrypting.
+fn decrypt_finding(bucket: &str, key_arn: &str, key_policy: &Value, principal_arn: &str, iam: &[&Value]) -> Finding {
+    let what = "decrypt the data";
+    let account = principal_arn.split(':').nth(4).unwrap_or_default();
+    let context = BTreeMap::new();
+    let request = Request { action: "kms:Decrypt", resource: key_arn, context: &context };
+    // The key policy's statements for the principal itself, and for the account (which
+    // hands the decision to IAM).
+    let root = format!("arn:aws:iam::{account}:root");
+    let for_whom = |exactly: &dyn Fn(&str) -> bool| {
+        let statements: Vec<Value> = key_policy["Statement"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| principals(&s["Principal"]).iter().any(|p| exactly(p)))
+            .collect();
+        serde_json::json!({ "Statement": statements })
+    };
+    let direct = evaluate::evaluate(&[&for_whom(&|p| p == "*" || p == principal_arn)], &request);
+    let delegated = evaluate::evaluate(&[&for_whom(&|p| p == root || p == account)], &request) == Decision::Allowed
+        && evaluate::evaluate(iam, &request) == Decision::Allowed;
+    if direct == Decision::ExplicitDeny {
+        return finding(
+            false,
+            "KMS",
+            what,
+            format!(
+                "bucket {bucket} is encrypted with KMS key {key_arn}, whose key policy denies the vendor kms:Decrypt"
+            ),
+            Some("remove that Deny from the key policy, or exempt the vendor's principal from it".into()),
+        );
+    }
+    if direct == Decision::Allowed || delegated {
+        return finding(true, "KMS", what, format!("may decrypt bucket {bucket}'s key {key_arn}"), None);
+    }
+    finding(
+        false,
+        "KMS",
+        what,
+        format!("bucket {bucket} is encrypted with KMS key {key_arn}, which the vendor may not use to decrypt"),
+        Some(format!(
+            "add a statement to the key policy of {key_arn} allowing \"kms:Decrypt\" to {principal_arn} (`aws kms get-key-policy` / `put-key-policy`)"
+        )),
+    )
+}
+
 /// A finding when the bucket policy denies (or may deny) the principal `s3:GetObject`.
 fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str) -> Option<Finding> {
     let object = format!("arn:aws:s3:::{bucket}/x");
@@ -170,6 +265,19 @@ fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str) -> Option<Fi
     ))
 }
 
+/// The AWS principals a statement's `Principal` names ("*" for everyone).
+fn principals(principal: &Value) -> Vec<String> {
+    match principal {
+        Value::String(s) => vec![s.clone()],
+        Value::Object(m) => match m.get("AWS") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
 /// Whether a statement's `Principal` covers `arn` ("*", {"AWS": "*"}, or the ARN, or its
 /// account's root).
 fn names(principal: &Value, arn: &str) -> bool {
@@ -192,6 +300,24 @@ mod tests {
     use serde_json::json;
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/secoda-glue-role";
+
+    #[test]
+    fn a_key_policy_must_name_the_vendor_or_hand_the_decision_to_iam() {
+        let key = "arn:aws:kms:us-east-1:123456789012:key/k1";
+        let admins_only = json!({"Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:role/admin"}, "Action": "kms:*", "Resource": "*"}]});
+        let f = decrypt_finding("acme-lake", key, &admins_only, ROLE, &[]);
+        assert!(!f.ok && f.line.contains("which the vendor may not use to decrypt"), "{}", f.line);
+        let names_vendor = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE},
+            "Action": ["kms:Decrypt"], "Resource": "*"}]});
+        assert!(decrypt_finding("acme-lake", key, &names_vendor, ROLE, &[]).ok);
+        // The account root delegates to IAM, which must then allow it.
+        let delegates = json!({"Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}]});
+        assert!(!decrypt_finding("acme-lake", key, &delegates, ROLE, &[]).ok);
+        let iam = json!({"Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}]});
+        assert!(decrypt_finding("acme-lake", key, &delegates, ROLE, &[&iam]).ok);
+    }
 
     #[test]
     fn a_vpc_endpoint_deny_is_named_and_an_exemption_clears_it() {

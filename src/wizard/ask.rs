@@ -182,7 +182,7 @@ impl Answers {
             .map_err(|e| Error::Io { what: format!("read the answers file {}", path.display()), source: e })?;
         let values: serde_json::Map<String, Value> = serde_saphyr::from_str(&text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
-            problem: crate::config::yaml_problem(&e, &path.display().to_string()),
+            problem: crate::error::yaml_problem(&e, &path.display().to_string()),
         })?;
         Ok(Answers { origin: path.display().to_string(), values, yes })
     }

@@ -67,7 +67,7 @@ impl Flow {
         })?;
         let flow: Flow = serde_saphyr::from_str(text).map_err(|e| Error::StackFile {
             origin: format!("wizard/{}.yaml", stack.name),
-            problem: crate::config::yaml_problem(&e, &format!("wizard/{}.yaml", stack.name)),
+            problem: crate::error::yaml_problem(&e, &format!("wizard/{}.yaml", stack.name)),
         })?;
         flow.check(stack)?;
         Ok(flow)

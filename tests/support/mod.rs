@@ -469,6 +469,11 @@ pub async fn clients_s3(url: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build())
 }
 
+/// A KMS client on the emulator.
+pub async fn clients_kms(url: &str) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::new(&sdk_config(url).await)
+}
+
 /// A policy document as IAM returns it (URL-encoded or raw), parsed.
 pub fn decode(text: &str) -> Value {
     let raw = if text.starts_with('{') {

@@ -1,0 +1,80 @@
+//! What `verify` asks of a stack: its probes rendered into concrete calls, and single
+//! templates or list expressions rendered over the values.
+
+use super::{Ctx, environment};
+use crate::error::Error;
+use crate::model::Facts;
+use crate::stack::{Stack, Values};
+use minijinja::Value as JValue;
+use serde_json::json;
+
+/// A template rendered, or (with `list`) an expression evaluated to a list, over the
+/// values and the account facts.
+pub fn render_value(
+    stack: &Stack,
+    values: &Values,
+    facts: &Facts,
+    text: &str,
+    list: bool,
+) -> Result<Vec<String>, Error> {
+    let mut vars = values.clone();
+    vars.insert("account".into(), json!(facts.account));
+    vars.insert("partition".into(), json!(facts.partition));
+    vars.insert("region".into(), json!(facts.region));
+    let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
+    if list { ctx.strings(text) } else { Ok(vec![ctx.text(text)?]) }
+}
+
+/// One call `verify` asks about: an action on a concrete resource.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Call {
+    /// The probe's `what`.
+    pub what: String,
+    pub action: String,
+    pub resource: String,
+}
+
+/// The stack's verify probes rendered for these values: (needed, forbidden) calls.
+/// `other_databases` are the catalog's databases that were not chosen.
+pub fn render_probes(
+    stack: &Stack,
+    values: &Values,
+    facts: &Facts,
+    other_databases: &[String],
+) -> Result<(Vec<Call>, Vec<Call>), Error> {
+    let mut vars = values.clone();
+    vars.insert("account".into(), json!(facts.account));
+    vars.insert("partition".into(), json!(facts.partition));
+    vars.insert("region".into(), json!(facts.region));
+    vars.insert("other_databases".into(), json!(other_databases));
+    let expand = |probes: &[crate::stack::Probe]| -> Result<Vec<Call>, Error> {
+        let mut out = Vec::new();
+        for p in probes {
+            let base = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
+            let items: Vec<Option<String>> = match &p.for_each {
+                Some(expr) => base.strings(expr)?.into_iter().map(Some).collect(),
+                None => vec![None],
+            };
+            for item in items {
+                let mut v = vars.clone();
+                if let Some(i) = &item {
+                    v.insert("item".into(), json!(i));
+                }
+                let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&v), stack: &stack.name };
+                if let Some(cond) = &p.when
+                    && !ctx.eval(cond)?.is_true()
+                {
+                    continue;
+                }
+                for r in &p.resources {
+                    let resource = ctx.text(r)?;
+                    for a in &p.actions {
+                        out.push(Call { what: p.what.clone(), action: a.clone(), resource: resource.clone() });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    };
+    Ok((expand(&stack.verify.needs)?, expand(&stack.verify.forbidden)?))
+}
