@@ -246,3 +246,24 @@ async fn interrupted_dbt_runs_converge_or_tear_down_clean() {
     }
     assert!(crash_after >= 6, "every change was crashed after: {crash_after}");
 }
+
+/// The dbt-glue stack declares its own verification: the session role reads the sources,
+/// writes the output, and nothing else.
+#[tokio::test]
+async fn the_session_role_verifies() {
+    let w = world().await;
+    config(&w, "[sales]", "");
+    let run = w.run(&["provision", "--yes"]).ok();
+    assert!(
+        run.stdout.contains("\nVerified: role dbt-glue-interactive-session can see 2 database(s); 0 problem(s)"),
+        "{}",
+        run.stdout
+    );
+    let verify = w.run(&["verify"]);
+    assert_eq!(verify.code, 0, "{verify:?}");
+    assert!(
+        verify.stdout.contains("ok      must not change the source databases: IAM does not allow glue:DeleteTable on arn:aws:glue:us-east-1:123456789012:database/sales"),
+        "{}",
+        verify.stdout
+    );
+}
