@@ -1,0 +1,419 @@
+//! Render tests: the shipped stacks rendered for sample values, checked as documents.
+
+use super::*;
+use crate::stack::validate_values;
+
+fn facts() -> Facts {
+    Facts { account: "123456789012".into(), partition: "aws".into(), region: "eu-west-1".into() }
+}
+
+fn secoda(extra: Value) -> Vec<Resource> {
+    let stack = Stack::shipped("secoda-glue").unwrap();
+    let mut raw = json!({
+        "external_id": "sec-7f3a9c21e4b8",
+        "glue_buckets": ["acme-lake"],
+        "athena_output_bucket": "acme-athena-results",
+        "databases": ["sales", "marketing"],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        raw[k] = v.clone();
+    }
+    let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+    render(&stack, &values, &facts(), "secoda").unwrap()
+}
+
+fn policy_doc(rs: &[Resource]) -> &Value {
+    rs.iter()
+        .find_map(|r| match r {
+            Resource::Policy { document, .. } => Some(document),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn statement<'a>(doc: &'a Value, sid: &str) -> &'a Value {
+    doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).unwrap_or_else(|| panic!("no {sid}"))
+}
+
+#[test]
+fn role_access_renders_role_attachment_and_grants_in_order() {
+    let rs = secoda(json!({}));
+    let addrs: Vec<String> = rs.iter().map(Resource::address).collect();
+    assert_eq!(
+        addrs,
+        [
+            "policy/secoda-glue-policy",
+            "role/secoda-glue-role",
+            "attachment/role/secoda-glue-role/secoda-glue-policy",
+            "grant/role/secoda-glue-role/database/sales",
+            "grant/role/secoda-glue-role/table/sales/*",
+            "grant/role/secoda-glue-role/database/marketing",
+            "grant/role/secoda-glue-role/table/marketing/*",
+        ]
+    );
+}
+
+#[test]
+fn trust_is_the_vendor_root_with_the_external_id_only() {
+    let rs = secoda(json!({}));
+    let Resource::Role { trust, .. } = &rs[1] else { panic!() };
+    let s = &trust["Statement"][0];
+    assert_eq!(s["Principal"]["AWS"], json!(["arn:aws:iam::482836992928:root"]));
+    assert_eq!(s["Action"], json!(["sts:AssumeRole"]));
+    assert_eq!(s["Condition"]["StringEquals"]["sts:ExternalId"], json!(["sec-7f3a9c21e4b8"]));
+}
+
+#[test]
+fn user_access_renders_user_key_and_grants_to_the_user() {
+    let rs = secoda(json!({"access": "user"}));
+    let addrs: Vec<String> = rs.iter().map(Resource::address).collect();
+    assert!(addrs.contains(&"user/secoda-glue-user".to_string()));
+    assert!(addrs.contains(&"access-key/secoda-glue-user".to_string()));
+    assert!(addrs.contains(&"grant/user/secoda-glue-user/database/sales".to_string()));
+    assert!(!addrs.iter().any(|a| a.starts_with("role/")));
+}
+
+#[test]
+fn policy_is_least_privilege() {
+    let rs = secoda(json!({"tables": {"sales": ["orders"]}}));
+    let doc = policy_doc(&rs);
+    let text = doc.to_string();
+    assert!(!text.contains("sts:AssumeRole"), "no AssumeRole in a permissions policy");
+    // No action appears twice in one statement, and every statement has a valid sid.
+    for s in doc["Statement"].as_array().unwrap() {
+        let actions: Vec<&str> = s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let unique: BTreeSet<&&str> = actions.iter().collect();
+        assert_eq!(unique.len(), actions.len(), "{s}");
+        assert!(s["Sid"].as_str().unwrap().chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+    let glue = statement(doc, "GlueCatalogRead");
+    let res: Vec<&str> = glue["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(res.contains(&"arn:aws:glue:eu-west-1:123456789012:catalog"));
+    assert!(res.contains(&"arn:aws:glue:eu-west-1:123456789012:database/sales"));
+    assert!(res.contains(&"arn:aws:glue:eu-west-1:123456789012:table/sales/orders"));
+    assert!(res.contains(&"arn:aws:glue:eu-west-1:123456789012:table/marketing/*"));
+    assert!(!res.contains(&"arn:aws:glue:eu-west-1:123456789012:table/sales/*"));
+    // List actions that take no resource ARN are alone on "*".
+    assert_eq!(statement(doc, "AthenaList")["Resource"], json!(["*"]));
+    // Writes only on the Athena results bucket's objects.
+    for s in doc["Statement"].as_array().unwrap() {
+        let acts = s["Action"].to_string();
+        if acts.contains("s3:PutObject") {
+            assert_eq!(s["Resource"], json!(["arn:aws:s3:::acme-athena-results/*"]));
+        }
+    }
+    assert_eq!(statement(doc, "DataObjectsRead")["Resource"], json!(["arn:aws:s3:::acme-lake/*"]));
+    assert_eq!(statement(doc, "DataBucketsList")["Resource"], json!(["arn:aws:s3:::acme-lake"]));
+    assert_eq!(
+        statement(doc, "AthenaQuery")["Resource"],
+        json!(["arn:aws:athena:eu-west-1:123456789012:workgroup/primary"])
+    );
+}
+
+#[test]
+fn listed_tables_are_granted_one_by_one() {
+    let rs = secoda(json!({"tables": {"sales": ["orders", "customers"]}}));
+    let grants: Vec<String> =
+        rs.iter().filter(|r| matches!(r, Resource::Grant { .. })).map(Resource::address).collect();
+    assert!(grants.contains(&"grant/role/secoda-glue-role/table/sales/orders".into()));
+    assert!(grants.contains(&"grant/role/secoda-glue-role/table/sales/customers".into()));
+    assert!(!grants.contains(&"grant/role/secoda-glue-role/table/sales/*".into()));
+    assert!(grants.contains(&"grant/role/secoda-glue-role/table/marketing/*".into()));
+}
+
+fn many(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("database_with_a_long_name_{i}")).collect()
+}
+
+fn scoped(dbs: &[String], scope: &ScopeInput) -> Result<Rendered, Error> {
+    let stack = Stack::shipped("secoda-glue").unwrap();
+    let raw = json!({
+        "external_id": "sec-7f3a9c21e4b8", "glue_buckets": ["acme-lake"],
+        "athena_output_bucket": "acme-athena-results", "databases": dbs,
+    });
+    let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+    render_scoped(&stack, &values, &facts(), "x", scope)
+}
+
+fn policies(r: &Rendered) -> Vec<(&String, &Value)> {
+    r.resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Policy { name, document, .. } => Some((name, document)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every Allow resource of every policy.
+fn allowed(r: &Rendered) -> Vec<String> {
+    policies(r)
+        .iter()
+        .flat_map(|(_, d)| d["Statement"].as_array().unwrap().clone())
+        .filter(|s| s["Effect"] == "Allow")
+        .flat_map(|s| s["Resource"].as_array().unwrap().clone())
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn governance(iam_governed: &[&str], defaults_open: bool, dbs: &[String]) -> Governance {
+    let mut databases: BTreeSet<String> = dbs.iter().cloned().collect();
+    databases.extend(iam_governed.iter().map(|d| d.to_string()));
+    Governance {
+        databases,
+        iam_governed: iam_governed.iter().map(|d| d.to_string()).collect(),
+        defaults_open,
+        hybrid_locations: vec![],
+    }
+}
+
+#[test]
+fn past_one_policy_the_databases_are_spread_over_numbered_policies_all_attached() {
+    let dbs = many(120);
+    let r = scoped(&dbs, &ScopeInput::default()).unwrap();
+    let names: Vec<&String> = policies(&r).iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["secoda-glue-policy", "secoda-glue-policy-2", "secoda-glue-policy-3", "secoda-glue-policy-4"]);
+    for (n, d) in policies(&r) {
+        assert!(policy::compact_len(d) <= policy::MANAGED_POLICY_LIMIT, "{n}");
+    }
+    let attached = r.resources.iter().filter(|r| matches!(r, Resource::Attachment { .. })).count();
+    assert_eq!(attached, 4);
+    let allowed = allowed(&r);
+    for db in &dbs {
+        let arn = format!("arn:aws:glue:eu-west-1:123456789012:database/{db}");
+        assert_eq!(allowed.iter().filter(|a| **a == arn).count(), 1, "{db}");
+    }
+    assert_eq!(
+        r.scope.as_deref(),
+        Some(
+            "IAM scope: per-resource, across 4 policies for 120 databases (lake-formation scope is not safe: the catalog's governance was not read)"
+        )
+    );
+}
+
+#[test]
+fn what_cannot_be_spread_is_explained_not_truncated() {
+    let stack = Stack::shipped("secoda-glue").unwrap();
+    let buckets: Vec<String> = (0..200).map(|i| format!("bucket-with-a-long-name-{i:03}")).collect();
+    let raw = json!({
+        "external_id": "sec-7f3a9c21e4b8", "glue_buckets": buckets,
+        "athena_output_bucket": "acme-athena-results", "databases": ["sales"],
+    });
+    let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+    let err = render(&stack, &values, &facts(), "x").unwrap_err();
+    assert!(matches!(err, Error::PolicyTooLarge { .. }), "{err}");
+}
+
+#[test]
+fn where_lake_formation_governs_a_thousand_databases_fit_one_policy_with_a_deny_for_the_rest() {
+    let dbs = many(1000);
+    let scope = ScopeInput { governance: Some(governance(&["hr"], false, &dbs)), ..ScopeInput::default() };
+    let r = scoped(&dbs, &scope).unwrap();
+    let ps = policies(&r);
+    assert_eq!(ps.len(), 1);
+    let doc = ps[0].1;
+    let glue = |r: &str| format!("arn:aws:glue:eu-west-1:123456789012:{r}");
+    let read = doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "GlueCatalogRead").unwrap();
+    assert_eq!(read["Resource"], json!([glue("catalog"), glue("database/*"), glue("table/*/*")]));
+    let deny = doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "GlueCatalogReadOutsideScope").unwrap();
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Resource"], json!([glue("database/hr"), glue("table/hr/*")]));
+    assert_eq!(deny["Action"], read["Action"]);
+    assert!(r.scope.as_deref().unwrap().starts_with("IAM scope: lake-formation: catalog-wide, Lake Formation grants decide, with a Deny on 1 database(s) IAM governs: hr"), "{:?}", r.scope);
+    // Grants still name each chosen database.
+    assert_eq!(r.resources.iter().filter(|r| matches!(r, Resource::Grant { .. })).count(), 2000);
+}
+
+#[test]
+fn where_new_databases_would_be_open_the_scope_stays_per_resource_and_reaches_no_other_database() {
+    let dbs = many(300);
+    let scope = ScopeInput { governance: Some(governance(&["hr"], true, &dbs)), ..ScopeInput::default() };
+    let r = scoped(&dbs, &scope).unwrap();
+    assert!(policies(&r).len() > 1);
+    let reaches_hr = |a: &String| {
+        a.ends_with(":database/hr") || a.contains(":table/hr/") || a.contains(":database/*") || a.contains(":table/*")
+    };
+    assert!(
+        !allowed(&r).iter().any(reaches_hr),
+        "{:?}",
+        allowed(&r).iter().filter(|a| reaches_hr(a)).collect::<Vec<_>>()
+    );
+    assert!(r.scope.as_deref().unwrap().contains("a database created later would be open"), "{:?}", r.scope);
+    // Forcing lake-formation here is refused, with the reason.
+    let forced = ScopeInput { requested: IamScope::LakeFormation, field: "deployments.x.iam_scope".into(), ..scope };
+    let e = scoped(&dbs, &forced).unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "deployments.x.iam_scope is lake-formation, which is not safe here: the account's Lake Formation defaults"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_small_deployment_stays_per_resource_even_where_lake_formation_governs() {
+    let dbs = many(3);
+    let scope = ScopeInput { governance: Some(governance(&[], false, &dbs)), ..ScopeInput::default() };
+    let r = scoped(&dbs, &scope).unwrap();
+    assert!(!allowed(&r).iter().any(|a| a.contains(":database/*")));
+    assert_eq!(
+        r.scope.as_deref(),
+        Some(
+            "IAM scope: per-resource: the policy names each of the 3 chosen database(s) (it fits in one policy; IAM and Lake Formation both scope)"
+        )
+    );
+    let forced = ScopeInput { requested: IamScope::LakeFormation, ..scope };
+    assert!(allowed(&scoped(&dbs, &forced).unwrap()).iter().any(|a| a.ends_with(":database/*")));
+}
+
+#[test]
+fn conditions_see_values() {
+    let v = json!({"access": "role"}).as_object().unwrap().clone();
+    assert!(eval_condition("access == \"role\"", &v).unwrap());
+    assert!(!eval_condition("access == \"user\"", &v).unwrap());
+    assert!(eval_condition("nope == 1", &v).is_err(), "strict undefined");
+}
+
+mod dbt_tests {
+    use super::super::*;
+    use crate::stack::validate_values;
+
+    fn facts() -> Facts {
+        Facts { account: "123456789012".into(), partition: "aws".into(), region: "us-east-1".into() }
+    }
+
+    fn values(extra: Value) -> Result<Values, Error> {
+        let stack = Stack::shipped("dbt-glue").unwrap();
+        let mut raw = json!({
+            "output_database": "dbt_demo",
+            "source_databases": ["sales"],
+            "location": "s3://dbt-demo-bucket/dbt_demo_data",
+            "source_buckets": ["acme-lake"],
+            "profile": {"name": "dbt_demo", "schema": "dbt_demo"},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            raw[k] = v.clone();
+        }
+        validate_values(&stack, raw.as_object().unwrap(), "values")
+    }
+
+    fn dbt(extra: Value) -> Vec<Resource> {
+        let stack = Stack::shipped("dbt-glue").unwrap();
+        render(&stack, &values(extra).unwrap(), &facts(), "dbt").unwrap()
+    }
+
+    fn statement<'a>(rs: &'a [Resource], policy: &str, sid: &str) -> &'a Value {
+        let doc = rs
+            .iter()
+            .find_map(|r| match r {
+                Resource::Policy { name, document, .. } if name == policy => Some(document),
+                _ => None,
+            })
+            .unwrap();
+        doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).unwrap()
+    }
+
+    #[test]
+    fn the_service_role_trusts_glue_for_this_account_only() {
+        let rs = dbt(json!({}));
+        let Some(Resource::Role { trust, name, .. }) = rs.iter().find(|r| matches!(r, Resource::Role { .. })) else {
+            panic!()
+        };
+        assert_eq!(name, "dbt-glue-interactive-session");
+        let s = &trust["Statement"][0];
+        assert_eq!(s["Principal"]["Service"], json!(["glue.amazonaws.com"]));
+        assert_eq!(s["Condition"]["StringEquals"]["aws:SourceAccount"], json!(["123456789012"]));
+    }
+
+    #[test]
+    fn object_actions_are_on_objects_under_the_location() {
+        let rs = dbt(json!({}));
+        let p = "dbt-glue-interactive-session";
+        assert_eq!(
+            statement(&rs, p, "OutputObjectsReadWrite")["Resource"],
+            json!(["arn:aws:s3:::dbt-demo-bucket/dbt_demo_data/*"])
+        );
+        assert_eq!(statement(&rs, p, "SourceObjectsRead")["Resource"], json!(["arn:aws:s3:::acme-lake/*"]));
+        assert_eq!(
+            statement(&rs, p, "BucketsList")["Resource"],
+            json!(["arn:aws:s3:::acme-lake", "arn:aws:s3:::dbt-demo-bucket"])
+        );
+    }
+
+    #[test]
+    fn no_source_buckets_drops_their_statement() {
+        let rs = dbt(json!({"source_buckets": []}));
+        let doc = rs.iter().find_map(|r| match r {
+            Resource::Policy { document, .. } => Some(document),
+            _ => None,
+        });
+        assert!(!doc.unwrap().to_string().contains("SourceObjectsRead"));
+    }
+
+    #[test]
+    fn grants_give_dbt_what_its_create_schema_gives() {
+        let rs = dbt(json!({}));
+        let perms = |addr: &str| -> Vec<String> {
+            rs.iter()
+                .find(|r| r.address() == addr)
+                .map(|r| match r {
+                    Resource::Grant { permissions, .. } => permissions.iter().cloned().collect(),
+                    _ => vec![],
+                })
+                .unwrap_or_else(|| panic!("no {addr}"))
+        };
+        let role = "grant/role/dbt-glue-interactive-session";
+        assert_eq!(perms(&format!("{role}/database/dbt_demo")), ["ALTER", "CREATE_TABLE", "DESCRIBE", "DROP"]);
+        assert_eq!(
+            perms(&format!("{role}/table/dbt_demo/*")),
+            ["ALTER", "DELETE", "DESCRIBE", "DROP", "INSERT", "SELECT"]
+        );
+        assert_eq!(perms(&format!("{role}/database/sales")), ["DESCRIBE"]);
+        assert_eq!(perms(&format!("{role}/table/sales/*")), ["DESCRIBE", "SELECT"]);
+    }
+
+    #[test]
+    fn a_client_principal_gets_the_client_policy_and_pass_role_on_exactly_the_service_role() {
+        let rs = dbt(json!({"client_principal": "arn:aws:iam::123456789012:user/alice"}));
+        assert!(rs.iter().any(|r| r.address() == "attachment/user/alice/dbt-glue-client"));
+        let pass = statement(&rs, "dbt-glue-client", "PassServiceRole");
+        assert_eq!(pass["Resource"], json!(["arn:aws:iam::123456789012:role/dbt-glue-interactive-session"]));
+        assert_eq!(pass["Condition"]["StringEquals"]["iam:PassedToService"], json!(["glue.amazonaws.com"]));
+        let without = dbt(json!({}));
+        assert!(!without.iter().any(|r| r.address().contains("dbt-glue-client")));
+    }
+
+    #[test]
+    fn a_client_principal_of_another_account_is_refused() {
+        let stack = Stack::shipped("dbt-glue").unwrap();
+        let v = values(json!({"client_principal": "arn:aws:iam::999999999999:user/alice"})).unwrap();
+        let e = render(&stack, &v, &facts(), "dbt").unwrap_err();
+        assert!(e.to_string().contains("999999999999"), "{e}");
+    }
+
+    #[test]
+    fn profile_name_and_schema_default_to_the_output_database() {
+        let v = values(json!({"profile": {}})).unwrap();
+        assert_eq!(v["profile"]["schema"], "dbt_demo");
+        assert_eq!(v["profile"]["name"], "dbt_demo");
+        assert_eq!(v["profile"]["path"], "~/.dbt/profiles.yml");
+        assert_eq!(v["profile"]["workers"], 2);
+    }
+
+    #[test]
+    fn the_seeds_rules_are_checked() {
+        for (extra, field) in [
+            (json!({"source_databases": ["dbt_demo"]}), "values.source_databases"),
+            (json!({"profile": {"name": "p", "schema": "other"}}), "values.profile.schema"),
+            (json!({"profile": {"name": "p", "schema": "dbt_demo", "workers": 0}}), "values.profile.workers"),
+            (
+                json!({"profile": {"name": "p", "schema": "dbt_demo", "worker_type": "G.3X"}}),
+                "values.profile.worker_type",
+            ),
+            (json!({"location": "dbt-demo-bucket/x"}), "values.location"),
+        ] {
+            let e = values(extra.clone()).unwrap_err().to_string();
+            assert!(e.contains(field), "{extra}: {e}");
+        }
+    }
+}
