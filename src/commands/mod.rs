@@ -273,3 +273,54 @@ pub(crate) fn partial(
     }
     Error::Partial { error: Box::new(e), done: changed, command: command.to_string() }
 }
+
+/// The deployment `-d` names, or every one in the config.
+pub(crate) fn deployment_names(g: &Global) -> Result<Vec<String>, Error> {
+    let project = Project::load(&g.config)?;
+    Ok(match &g.deployment {
+        Some(n) => vec![n.clone()],
+        None => project.config.deployments.keys().cloned().collect(),
+    })
+}
+
+/// What a per-deployment report command prints: each report as text as it comes, or one
+/// JSON document at the end; a deployment that could not be checked, as an error.
+pub(crate) struct Reports<R> {
+    json: bool,
+    pub reports: Vec<R>,
+    pub errors: Vec<serde_json::Value>,
+}
+
+impl<R: serde::Serialize> Reports<R> {
+    pub(crate) fn new(json: bool) -> Reports<R> {
+        Reports { json, reports: Vec::new(), errors: Vec::new() }
+    }
+
+    pub(crate) fn add(&mut self, name: &str, result: Result<R, Error>, text: impl Fn(&R) -> String) {
+        match result {
+            Ok(r) => {
+                if !self.json {
+                    print(&text(&r));
+                }
+                self.reports.push(r);
+            }
+            Err(e) => {
+                if !self.json {
+                    print(&format!("{name}: error: {e}\n"));
+                    if let Some(h) = e.hint() {
+                        print(&format!("  hint: {h}\n"));
+                    }
+                }
+                self.errors.push(serde_json::json!({"deployment": name, "error": e.to_string(), "hint": e.hint()}));
+            }
+        }
+    }
+
+    /// Prints the JSON document, when asked for.
+    pub(crate) fn finish(&self) {
+        if self.json {
+            let doc = serde_json::json!({"format_version": 1, "deployments": self.reports, "errors": self.errors});
+            print(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("json")));
+        }
+    }
+}

@@ -57,36 +57,14 @@ impl Report {
 /// `lakepass status`: per deployment, each resource's condition. Returns 1 when a
 /// deployment could not be checked; with `detailed_exitcode`, 2 when one is not in order.
 pub async fn status(g: &Global, o: &StatusOpts) -> Result<i32, Error> {
-    let project = Project::load(&g.config)?;
-    let names: Vec<String> = match &g.deployment {
-        Some(n) => vec![n.clone()],
-        None => project.config.deployments.keys().cloned().collect(),
-    };
-    let mut reports = Vec::new();
-    let mut errors = Vec::new();
-    for name in names {
-        match status_of(g, &name).await {
-            Ok(report) => {
-                if !o.json {
-                    print(&report.text());
-                }
-                reports.push(report);
-            }
-            Err(e) => {
-                if !o.json {
-                    print(&format!("{name}: error: {e}\n"));
-                }
-                errors.push(serde_json::json!({"deployment": name, "error": e.to_string(), "hint": e.hint()}));
-            }
-        }
+    let mut out = Reports::new(o.json);
+    for name in deployment_names(g)? {
+        out.add(&name, status_of(g, &name).await, Report::text);
     }
-    if o.json {
-        let doc = serde_json::json!({"format_version": 1, "deployments": reports, "errors": errors});
-        print(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("json")));
-    }
-    Ok(if !errors.is_empty() {
+    out.finish();
+    Ok(if !out.errors.is_empty() {
         1
-    } else if o.detailed_exitcode && !reports.iter().all(Report::in_order) {
+    } else if o.detailed_exitcode && !out.reports.iter().all(Report::in_order) {
         2
     } else {
         0

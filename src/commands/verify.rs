@@ -56,38 +56,14 @@ impl Report {
 /// `lakepass verify`. Returns 0 when everything is proven, [`VERIFY_FAILED`] when a check
 /// fails, 1 when a deployment could not be checked.
 pub async fn verify(g: &Global, o: &VerifyOpts) -> Result<i32, Error> {
-    let project = Project::load(&g.config)?;
-    let names: Vec<String> = match &g.deployment {
-        Some(n) => vec![n.clone()],
-        None => project.config.deployments.keys().cloned().collect(),
-    };
-    let (mut reports, mut errors) = (Vec::new(), Vec::new());
-    for name in names {
-        match verify_one(g, &name, true).await {
-            Ok(r) => {
-                if !o.json {
-                    print(&r.text());
-                }
-                reports.push(r);
-            }
-            Err(e) => {
-                if !o.json {
-                    print(&format!("{name}: error: {e}\n"));
-                    if let Some(h) = e.hint() {
-                        print(&format!("  hint: {h}\n"));
-                    }
-                }
-                errors.push(serde_json::json!({"deployment": name, "error": e.to_string(), "hint": e.hint()}));
-            }
-        }
+    let mut out = Reports::new(o.json);
+    for name in deployment_names(g)? {
+        out.add(&name, verify_one(g, &name, true).await, Report::text);
     }
-    if o.json {
-        let doc = serde_json::json!({"format_version": 1, "deployments": reports, "errors": errors});
-        print(&format!("{}\n", serde_json::to_string_pretty(&doc).expect("json")));
-    }
-    Ok(if !errors.is_empty() {
+    out.finish();
+    Ok(if !out.errors.is_empty() {
         1
-    } else if reports.iter().any(|r| r.problems > 0) {
+    } else if out.reports.iter().any(|r| r.problems > 0) {
         VERIFY_FAILED
     } else {
         0
