@@ -396,8 +396,11 @@ async fn status_reports_drift_as_json_and_as_an_exit_code() {
 
     let arn = World::policy_arn("secoda-glue-policy");
     w.aws.iam.detach_role_policy().role_name("secoda-glue-role").policy_arn(&arn).send().await.unwrap();
+    w.proxy.clear();
     let text = w.run(&["status", "--detailed-exitcode"]);
     assert_eq!(text.code, 2, "{text:?}");
+    // Status only reads what is: it does not ask whether the caller could fix it.
+    assert!(!w.proxy.actions().iter().any(|a| a == "iam:SimulatePrincipalPolicy"), "{:?}", w.proxy.actions());
     let run = w.run(&["status", "--json"]).ok();
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let rows: Vec<(String, String)> = doc["deployments"][0]["resources"]

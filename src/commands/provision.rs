@@ -13,6 +13,7 @@ use crate::plan::{self, Plan};
 pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
     let mut p = prepare(g, loaded, o.adopt, !o.plan_only).await?;
+    p.ask_simulator().await;
     // A new key's secret needs somewhere to go: checked before the plan is shown.
     let secret_file = match &o.secret_file {
         Some(path) if creates_access_key(&p.plan) => {
@@ -97,7 +98,8 @@ pub struct Prepared {
     pub plan: Plan,
     /// Lake Formation targets the caller may not grant on.
     pub blocked: Vec<String>,
-    /// IAM actions the caller may not call, as IAM's policy simulator says.
+    /// IAM actions the caller may not call, as IAM's policy simulator says (filled by
+    /// [`Prepared::ask_simulator`], for runs that would apply; status and verify skip it).
     pub denied: Vec<String>,
     /// What the run saw of the catalog and of IAM.
     pub catalog: observe::Catalog,
@@ -141,6 +143,11 @@ impl Prepared {
             let _ = std::fs::remove_file(dir.join(format!("{}.lock", self.loaded.name)));
             let _ = std::fs::remove_dir(dir);
         }
+    }
+
+    /// Asks IAM's policy simulator whether the caller may make the plan's calls.
+    pub async fn ask_simulator(&mut self) {
+        self.denied = observe::iam_denied(&self.aws, &self.caller, &plan::iam_needed(&self.plan, &self.facts)).await;
     }
 
     /// Refuses, before any change, a plan the caller could not finish.
@@ -187,7 +194,7 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
         plan.notes.insert(0, note);
     }
     let blocked = observe::grant_blockers(&catalog, &caller, &plan::grants_needed(&plan));
-    let denied = observe::iam_denied(&aws, &caller, &plan::iam_needed(&plan, &facts)).await;
+    let denied = Vec::new();
     Ok(Prepared { loaded, values, aws, facts, caller, store, state, desired, plan, blocked, denied, catalog, observed })
 }
 

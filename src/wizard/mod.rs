@@ -102,6 +102,7 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     };
     let loaded = Loaded::with(&g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;
     let mut prepared = commands::prepare(&g, loaded, o.adopt, false).await?;
+    prepared.ask_simulator().await;
     prepared.check_can_apply()?;
     crate::commands::print(&prepared.plan_text());
     let unchanged = existing == Some(&deployment);
