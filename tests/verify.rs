@@ -9,6 +9,13 @@ fn problems(run: &Run) -> Vec<String> {
     run.stdout.lines().filter(|l| l.trim_start().starts_with("PROBLEM")).map(|l| l.trim().to_string()).collect()
 }
 
+/// `lakepass verify`, which must exit 3: a check failed.
+fn verify_fails(w: &World) -> Run {
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    run
+}
+
 async fn provisioned() -> World {
     let w = World::new().await;
     w.secoda(ROLE_VALUES);
@@ -60,8 +67,7 @@ async fn a_revoked_grant_is_named_with_provision_as_the_fix() {
         .send()
         .await
         .unwrap();
-    let run = w.run(&["verify"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    let run = verify_fails(&w);
     assert_eq!(
         problems(&run),
         [
@@ -76,8 +82,7 @@ async fn a_detached_policy_is_named_for_every_call_it_allowed() {
     let w = provisioned().await;
     let arn = World::policy_arn("secoda-glue-policy");
     w.aws.iam.detach_role_policy().role_name("secoda-glue-role").policy_arn(&arn).send().await.unwrap();
-    let run = w.run(&["verify"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    let run = verify_fails(&w);
     let found = problems(&run);
     assert!(
         found.contains(&"PROBLEM needs read the catalog of each chosen database: IAM does not allow glue:GetTables on arn:aws:glue:us-east-1:123456789012:database/sales [built-in evaluator]".to_string()),
@@ -104,8 +109,7 @@ async fn an_extra_policy_that_allows_writes_is_named_with_the_command_that_remov
         .send()
         .await
         .unwrap();
-    let run = w.run(&["verify"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    let run = verify_fails(&w);
     assert_eq!(
         problems(&run),
         [
@@ -131,8 +135,7 @@ async fn iam_s_simulator_decides_where_it_answers() {
         "s3:GetObject",
         "athena:GetQueryResults",
     ]);
-    let run = w.run(&["verify"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    let run = verify_fails(&w);
     assert_eq!(
         problems(&run),
         [
@@ -154,8 +157,7 @@ async fn a_workgroup_that_is_gone_or_writes_elsewhere_is_named() {
     athena.create_work_group().name("analytics").configuration(elsewhere).send().await.unwrap();
     w.secoda(&format!("{ROLE_VALUES}athena_workgroup: analytics\n"));
     w.run(&["provision", "--yes"]).ok();
-    let run = w.run(&["verify"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    let run = verify_fails(&w);
     assert_eq!(
         problems(&run),
         [
@@ -165,8 +167,7 @@ async fn a_workgroup_that_is_gone_or_writes_elsewhere_is_named() {
     assert!(run.stdout.contains("fix: set the deployment's results bucket to central-results"), "{}", run.stdout);
 
     athena.delete_work_group().work_group("analytics").send().await.unwrap();
-    let run = w.run(&["verify"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    let run = verify_fails(&w);
     assert_eq!(problems(&run), ["PROBLEM query in its workgroup: Athena workgroup analytics does not exist [Athena]"]);
     assert!(run.stdout.contains("aws athena create-work-group --name analytics"), "{}", run.stdout);
 }
@@ -181,8 +182,7 @@ async fn a_table_stored_in_another_bucket_is_named() {
         .build()
         .unwrap();
     w.aws.glue.create_table().database_name("sales").table_input(table).send().await.unwrap();
-    let run = w.run(&["verify"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    let run = verify_fails(&w);
     assert_eq!(
         problems(&run),
         [
@@ -199,8 +199,7 @@ async fn a_bucket_policy_that_admits_only_a_vpc_endpoint_is_named() {
     s3.create_bucket().bucket("acme-lake").send().await.unwrap();
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"OnlyThroughOurEndpoint","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::acme-lake","arn:aws:s3:::acme-lake/*"],"Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}}]}"#;
     s3.put_bucket_policy().bucket("acme-lake").policy(policy).send().await.unwrap();
-    let run = w.run(&["verify"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    let run = verify_fails(&w);
     assert_eq!(
         problems(&run),
         [
@@ -263,8 +262,7 @@ async fn a_kms_key_whose_policy_leaves_the_vendor_out_is_named() {
     let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build();
     let config = ServerSideEncryptionConfiguration::builder().rules(rule).build().unwrap();
     s3.put_bucket_encryption().bucket("acme-lake").server_side_encryption_configuration(config).send().await.unwrap();
-    let run = w.run(&["verify"]);
-    assert_eq!(run.code, 3, "{run:?}");
+    let run = verify_fails(&w);
     assert_eq!(
         problems(&run),
         [format!(
