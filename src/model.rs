@@ -186,10 +186,20 @@ impl Resource {
 
 /// "s3://bucket/prefix" → "bucket".
 pub fn bucket_of(location: &str) -> Option<String> {
-    let rest = location.strip_prefix("s3://").or_else(|| location.strip_prefix("s3a://"))?;
-    let bucket = rest.split('/').next()?;
-    (!bucket.is_empty()).then(|| bucket.to_string())
+    s3_location(location).map(|(bucket, _)| bucket)
 }
+
+/// "s3://bucket/some/prefix/" → ("bucket", "some/prefix"); the Hadoop schemes `s3a://` and
+/// `s3n://` name the same objects. None for anything else (a view has no location).
+pub fn s3_location(location: &str) -> Option<(String, String)> {
+    let rest = ["s3://", "s3a://", "s3n://"].iter().find_map(|s| location.strip_prefix(s))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then(|| (bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
+/// The tables of some databases as Glue lists them: database → table → storage location
+/// (None where a table has none, such as a view).
+pub type Tables = std::collections::BTreeMap<String, std::collections::BTreeMap<String, Option<String>>>;
 
 #[cfg(test)]
 mod tests {

@@ -275,3 +275,119 @@ async fn a_kms_key_whose_policy_leaves_the_vendor_out_is_named() {
         run.stdout
     );
 }
+
+/// A database `web` whose two tables are stored side by side in the data bucket, each
+/// with a data object.
+async fn web_tables(w: &World) {
+    use aws_sdk_glue::types::{DatabaseInput, StorageDescriptor, TableInput};
+    let db = DatabaseInput::builder().name("web").build().unwrap();
+    w.aws.glue.create_database().database_input(db).send().await.unwrap();
+    let s3 = clients_s3(&w.emu.url).await;
+    s3.create_bucket().bucket("acme-lake").send().await.unwrap();
+    for table in ["clicks", "emails"] {
+        let location = format!("s3://acme-lake/web/{table}/");
+        let sd = StorageDescriptor::builder().location(&location).build();
+        let input = TableInput::builder().name(table).storage_descriptor(sd).build().unwrap();
+        w.aws.glue.create_table().database_name("web").table_input(input).send().await.unwrap();
+        let body = aws_sdk_s3::primitives::ByteStream::from_static(b"id,value\n1,2\n");
+        s3.put_object().bucket("acme-lake").key(format!("web/{table}/part-0.csv")).body(body).send().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn listed_tables_narrow_s3_to_their_locations_and_verify_proves_the_rest_unreadable() {
+    let w = World::new().await;
+    web_tables(&w).await;
+    let values = USER_VALUES.replace("[sales, marketing]", "[web]") + "tables: {web: [clicks]}\n";
+    w.secoda(&values);
+    let secret_path = w.dir.path().join("secret");
+    w.run(&["provision", "--yes", "--secret-file", secret_path.to_str().unwrap()]).ok();
+    let doc = w.policy_document("secoda-glue-policy").await;
+    let text = doc.to_string();
+    assert!(text.contains("\"arn:aws:s3:::acme-lake/web/clicks/*\""), "{text}");
+    assert!(!text.contains("\"arn:aws:s3:::acme-lake/*\""), "{text}");
+    assert!(text.contains("\"s3:prefix\":[\"web/clicks/*\"]"), "{text}");
+
+    // verify proves the listed table readable and the other one not, decided by IAM.
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for line in [
+        "ok      needs list the chosen tables' data: IAM allows s3:ListBucket on arn:aws:s3:::acme-lake with s3:prefix \"web/clicks/\"",
+        "ok      needs read the chosen tables' data: IAM allows s3:GetObject on arn:aws:s3:::acme-lake/web/clicks/*",
+        "ok      must not read the data of a table that was not listed: IAM does not allow s3:GetObject on arn:aws:s3:::acme-lake/web/emails/*",
+        "ok      must not read the data of a table that was not listed: IAM does not allow s3:ListBucket on arn:aws:s3:::acme-lake with s3:prefix \"web/emails/\"",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
+
+    // And S3 itself agrees, with the vendor's own key (the emulator checks S3 object ARNs).
+    let key_id = w.access_keys("secoda-glue-user").await.remove(0);
+    let secret = std::fs::read_to_string(&secret_path).unwrap().trim().to_string();
+    let creds = aws_sdk_s3::config::Credentials::new(key_id, secret, None, None, "test");
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(&w.emu.url)
+        .force_path_style(true)
+        .credentials_provider(creds)
+        .build();
+    let vendor = aws_sdk_s3::Client::from_conf(conf);
+    w.emu.post_body("/moto-api/reset-auth", "0").unwrap();
+    let clicks = vendor.get_object().bucket("acme-lake").key("web/clicks/part-0.csv").send().await;
+    let emails = vendor.get_object().bucket("acme-lake").key("web/emails/part-0.csv").send().await;
+    w.emu.post_body("/moto-api/reset-auth", "inf").unwrap();
+    assert!(clicks.is_ok(), "{clicks:?}");
+    let refused = emails.unwrap_err();
+    assert_eq!(aws_sdk_s3::error::ProvideErrorMetadata::code(&refused), Some("AccessDenied"), "{refused:?}");
+
+    // A policy someone adds that reads the whole bucket is what verify must catch.
+    let wide = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::acme-lake/*"}]}"#;
+    w.aws
+        .iam
+        .put_user_policy()
+        .user_name("secoda-glue-user")
+        .policy_name("read-lake")
+        .policy_document(wide)
+        .send()
+        .await
+        .unwrap();
+    let run = verify_fails(&w);
+    assert_eq!(
+        problems(&run),
+        [
+            "PROBLEM must not read the data of a table that was not listed: IAM allows s3:GetObject on arn:aws:s3:::acme-lake/web/emails/* (inline policy read-lake) [built-in evaluator]"
+        ]
+    );
+    assert!(
+        run.stdout.contains("aws iam delete-user-policy --user-name secoda-glue-user --policy-name read-lake"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_listed_table_outside_the_data_buckets_is_refused_before_any_change() {
+    let w = World::new().await;
+    web_tables(&w).await;
+    use aws_sdk_glue::types::{StorageDescriptor, TableInput};
+    let sd = StorageDescriptor::builder().location("s3://acme-archive/web/old/").build();
+    let input = TableInput::builder().name("old").storage_descriptor(sd).build().unwrap();
+    w.aws.glue.create_table().database_name("web").table_input(input).send().await.unwrap();
+    let values = ROLE_VALUES.replace("[sales, marketing]", "[web]") + "tables: {web: [clicks, old]}\n";
+    w.secoda(&values);
+    let run = w.run(&["provision", "--yes"]).fails();
+    assert!(
+        run.stderr.contains("deployments.secoda.values.glue_buckets does not include bucket acme-archive, where listed table web.old is stored (s3://acme-archive/web/old/)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "add acme-archive to deployments.secoda.values.glue_buckets, or remove old from the tables listed for web"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!w.policy_exists("secoda-glue-policy").await);
+    assert!(w.state().is_none());
+}

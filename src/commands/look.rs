@@ -29,6 +29,8 @@ pub(crate) struct Looked {
     pub observed: Observed,
     /// Which IAM scope the catalog access has, and why (for the plan).
     pub scope: Option<String>,
+    /// Why data access stays whole buckets although tables are listed (for the plan).
+    pub data_note: Option<String>,
 }
 
 /// Looks at AWS for `loaded` with `values` (None: values no longer valid; teardown then
@@ -66,11 +68,19 @@ pub(crate) async fn look(
             None => Ok(None),
         }
     };
+    // The tables whose locations scope the data access, as far as the values name them.
+    let data_tables = values.map(|v| crate::render::data_databases(&loaded.stack, v)).unwrap_or_default();
     // The first failure ends the round (an unreachable endpoint must not wait for every
     // read's retries); a read refused before STS answered names the caller once it has.
     let round = tokio::try_join!(
         async { aws.whoami().await.map_err(|e| (e, true)) },
-        async { observe::read_catalog(aws).await.map_err(|e| (e, false)) },
+        async {
+            let (mut catalog, tables) =
+                tokio::try_join!(observe::read_catalog(aws), observe::table_list(aws, &data_tables))
+                    .map_err(|e| (e, false))?;
+            catalog.tables.extend(tables);
+            Ok(catalog)
+        },
         async { early.await.map_err(|e| (e, false)) },
     );
     let ((facts, caller), mut catalog, early) = match round {
@@ -101,17 +111,26 @@ pub(crate) async fn look(
             })
             .collect(),
         field: format!("deployments.{}.iam_scope", loaded.name),
+        tables: None,
+        policy_quota: Some(loaded.deployment.managed_policy_quota.unwrap_or(crate::plan::DEFAULT_POLICY_QUOTA)),
     };
     let all: BTreeSet<String> = catalog.databases.keys().cloned().collect();
-    let (candidates, scope_note) = match values {
+    let (candidates, scope_note, data_note) = match values {
         Some(v) => {
             // The stack's checks hold for the databases "*" stands for, too.
             let v = expand_all_databases(&loaded.stack, v, Some(&all));
             let v = validate_values(&loaded.stack, &v, &format!("deployments.{}.values", loaded.name))?;
+            // Tables "*" brought in, not read in round one.
+            let unread: BTreeSet<String> = crate::render::data_databases(&loaded.stack, &v)
+                .into_iter()
+                .filter(|db| catalog.databases.contains_key(db) && !catalog.tables.contains_key(db))
+                .collect();
+            observe::read_tables(aws, &mut catalog, &unread).await.map_err(|e| e.for_caller(&caller))?;
+            let scope = ScopeInput { tables: Some(catalog.tables.clone()), ..scope };
             let r = render_scoped(&loaded.stack, &v, &facts, &loaded.name, &scope)?;
-            (r.resources, r.scope)
+            (r.resources, r.scope, r.data_note)
         }
-        None => (Vec::new(), None),
+        None => (Vec::new(), None, None),
     };
     let desired = if teardown { Vec::new() } else { candidates.clone() };
     let items = super::observe_items(&candidates, state);
@@ -152,11 +171,11 @@ pub(crate) async fn look(
             Resource::Grant { target: LfTarget::Table { database, .. }, .. } => Some(database.clone()),
             _ => None,
         })
-        .filter(|db| catalog.databases.contains_key(db))
+        .filter(|db| catalog.databases.contains_key(db) && !catalog.tables.contains_key(db))
         .collect();
     observe::read_tables(aws, &mut catalog, &tables_needed).await.map_err(|e| e.for_caller(&caller))?;
     let observed = observe::assemble(&catalog, iam, &facts, &items, &desired, &to_make);
-    Ok(Looked { facts, caller, catalog, desired, candidates, observed, scope: scope_note })
+    Ok(Looked { facts, caller, catalog, desired, candidates, observed, scope: scope_note, data_note })
 }
 
 /// A principal the deployment names but does not create (who runs dbt, say) must exist:

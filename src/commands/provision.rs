@@ -176,7 +176,7 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
         (None, loaded.peek_state(&aws).await?)
     };
     let seen = look(&loaded, &aws, Some(&values), &state, &loaded.state_label(), false).await?;
-    let Looked { facts, caller, catalog, desired, observed, scope, .. } = seen;
+    let Looked { facts, caller, catalog, desired, observed, scope, data_note, .. } = seen;
     state.account.get_or_insert_with(|| facts.account.clone());
     state.region.get_or_insert_with(|| facts.region.clone());
     let plan = plan::plan(&plan::Input {
@@ -190,6 +190,9 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
         detach_foreign: false,
     })?;
     let mut plan = plan;
+    if let Some(note) = data_note {
+        plan.notes.insert(0, note);
+    }
     if let Some(note) = scope {
         plan.notes.insert(0, note);
     }

@@ -123,7 +123,8 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
         })
         .collect();
     let other: Vec<String> = p.catalog.databases.keys().filter(|d| !chosen.contains(*d)).cloned().collect();
-    let (needs, forbidden) = render_probes(&p.loaded.stack, &p.values, &p.facts, &other)?;
+    let data = crate::render::data_access(&p.loaded.stack, &p.values, &p.facts, name, &p.catalog.tables)?;
+    let (needs, forbidden) = render_probes(&p.loaded.stack, &p.values, &p.facts, &other, data.as_ref())?;
     let simulated = if full { simulated(&p.aws, &arn, needs.iter().chain(&forbidden)).await } else { BTreeMap::new() };
     let iam_governed = p.catalog.iam_governed();
     let subject = Subject {
@@ -222,12 +223,12 @@ async fn simulated<'a>(
     aws: &crate::aws::Aws,
     arn: &str,
     calls: impl Iterator<Item = &'a Call>,
-) -> BTreeMap<(String, String), Decision> {
-    let mut by_resource: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+) -> BTreeMap<(String, String, observe::Context), Decision> {
+    let mut questions: BTreeMap<(String, observe::Context), BTreeSet<String>> = BTreeMap::new();
     for c in calls {
-        by_resource.entry(c.resource.clone()).or_default().insert(c.action.clone());
+        questions.entry((c.resource.clone(), c.context.clone())).or_default().insert(c.action.clone());
     }
-    let Some(answers) = observe::simulate_all(aws, arn, &by_resource).await else { return BTreeMap::new() };
+    let Some(answers) = observe::simulate_in_context(aws, arn, &questions).await else { return BTreeMap::new() };
     answers
         .into_iter()
         .map(|(k, d)| {

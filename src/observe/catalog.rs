@@ -7,7 +7,7 @@
 use super::CONCURRENCY;
 use crate::aws::{Aws, classify};
 use crate::error::Error;
-use crate::model::LfTarget;
+use crate::model::{LfTarget, Tables};
 use aws_sdk_lakeformation::types as lft;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,8 +20,8 @@ pub struct Catalog {
     /// Every database in the catalog, with whether its defaults for new tables grant
     /// `IAM_ALLOWED_PRINCIPALS`.
     pub databases: BTreeMap<String, bool>,
-    /// The tables of each database whose tables were asked for.
-    pub tables: BTreeMap<String, BTreeSet<String>>,
+    /// The tables of each database whose tables were asked for, with their locations.
+    pub tables: Tables,
     /// Data lake administrators.
     pub admins: Vec<String>,
     /// Whether the account's defaults give new databases or tables to IAM_ALLOWED_PRINCIPALS.
@@ -47,7 +47,7 @@ pub struct Grant {
 impl Catalog {
     pub fn new(
         databases: BTreeMap<String, bool>,
-        tables: BTreeMap<String, BTreeSet<String>>,
+        tables: Tables,
         admins: Vec<String>,
         defaults_open: bool,
         grants: Vec<Grant>,
@@ -90,7 +90,7 @@ impl Catalog {
         for t in tables {
             if let LfTarget::Table { database, table } = t
                 && self.databases.contains_key(database)
-                && !self.tables.get(database).is_some_and(|ts| ts.contains(table))
+                && !self.tables.get(database).is_some_and(|ts| ts.contains_key(table))
             {
                 missing.push(format!("table {database}.{table}"));
             }
@@ -236,23 +236,30 @@ async fn hybrid_locations(aws: &Aws) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-/// The tables of each listed database, a bounded number of databases at a time. A
-/// database that does not exist has no entry (the catalog check names it).
-pub async fn tables(aws: &Aws, listed: &BTreeSet<String>) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
+/// The tables of each listed database with their locations, a bounded number of
+/// databases at a time. A database that does not exist has no entry (the catalog check
+/// names it).
+pub async fn tables(aws: &Aws, listed: &BTreeSet<String>) -> Result<Tables, Error> {
     let reads = listed.iter().map(|db| async move {
         let pages: Result<Vec<_>, _> =
             aws.glue.get_tables().database_name(db).into_paginator().send().try_collect().await;
         match pages {
             Ok(pages) => {
-                let names = pages.iter().flat_map(|p| p.table_list().iter().map(|t| t.name().to_string())).collect();
-                Ok(Some((db.clone(), names)))
+                let tables = pages
+                    .iter()
+                    .flat_map(|p| p.table_list())
+                    .map(|t| {
+                        let location = t.storage_descriptor().and_then(|s| s.location()).filter(|l| !l.is_empty());
+                        (t.name().to_string(), location.map(str::to_string))
+                    })
+                    .collect();
+                Ok(Some((db.clone(), tables)))
             }
             Err(e) if crate::aws::is_not_found(&e) => Ok(None),
             Err(e) => Err(classify("glue:GetTables", "", e)),
         }
     });
-    let found: Vec<Option<(String, BTreeSet<String>)>> =
-        stream::iter(reads).buffer_unordered(CONCURRENCY).try_collect().await?;
+    let found: Vec<Option<(String, _)>> = stream::iter(reads).buffer_unordered(CONCURRENCY).try_collect().await?;
     Ok(found.into_iter().flatten().collect())
 }
 

@@ -12,7 +12,7 @@ mod rights;
 
 pub use catalog::{Catalog, IAM_ALLOWED_PRINCIPALS};
 pub use iam::{Iam, Names};
-pub use rights::{Simulated, denied as iam_denied, simulate_all};
+pub use rights::{Context, Simulated, denied as iam_denied, simulate_all, simulate_in_context};
 
 use crate::aws::Aws;
 use crate::error::Error;
@@ -36,6 +36,14 @@ pub async fn read_tables(aws: &Aws, catalog: &mut Catalog, databases: &BTreeSet<
         catalog.tables.extend(catalog::tables(aws, databases).await?);
     }
     Ok(())
+}
+
+/// Reads the tables of `databases`, with their locations.
+pub async fn table_list(aws: &Aws, databases: &BTreeSet<String>) -> Result<crate::model::Tables, Error> {
+    if databases.is_empty() {
+        return Ok(Default::default());
+    }
+    catalog::tables(aws, databases).await
 }
 
 /// Completes the version lists of policies read as unchanged that turn out to change.

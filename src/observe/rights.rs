@@ -52,7 +52,8 @@ pub async fn simulate_all(
     if needed.is_empty() || !simulatable(principal) {
         return None;
     }
-    let calls = needed.iter().map(|(resource, actions)| simulate(aws, principal, resource, actions));
+    let none = BTreeMap::new();
+    let calls = needed.iter().map(|(resource, actions)| simulate(aws, principal, resource, &none, actions));
     let answers: Vec<Option<Decisions>> = stream::iter(calls).buffer_unordered(CONCURRENCY).collect().await;
     let mut out = BTreeMap::new();
     for a in answers {
@@ -70,8 +71,39 @@ fn simulatable(caller: &str) -> bool {
         && (resource.starts_with("role/") || resource.starts_with("user/"))
 }
 
-/// One resource's actions; None when IAM did not answer.
-async fn simulate(aws: &Aws, principal: &str, resource: &str, actions: &BTreeSet<String>) -> Option<Decisions> {
+/// Context keys of a request, and their values (`s3:prefix`, say).
+pub type Context = BTreeMap<String, Vec<String>>;
+
+/// Like [`simulate_all`], for requests that carry context keys: one question per
+/// (resource, context), each with its actions.
+pub async fn simulate_in_context(
+    aws: &Aws,
+    principal: &str,
+    needed: &BTreeMap<(String, Context), BTreeSet<String>>,
+) -> Option<BTreeMap<(String, String, Context), Simulated>> {
+    if needed.is_empty() || !simulatable(principal) {
+        return None;
+    }
+    let calls = needed.iter().map(|((resource, context), actions)| async move {
+        let answers = simulate(aws, principal, resource, context, actions).await?;
+        Some(answers.into_iter().map(|((a, r), d)| ((a, r, context.clone()), d)).collect::<Vec<_>>())
+    });
+    let answers: Vec<Option<Vec<_>>> = stream::iter(calls).buffer_unordered(CONCURRENCY).collect().await;
+    let mut out = BTreeMap::new();
+    for a in answers {
+        out.extend(a?);
+    }
+    Some(out)
+}
+
+/// One resource's actions, in `context`; None when IAM did not answer.
+async fn simulate(
+    aws: &Aws,
+    principal: &str,
+    resource: &str,
+    context: &Context,
+    actions: &BTreeSet<String>,
+) -> Option<Decisions> {
     // One attempt: an endpoint without the API answers 500, and waiting through the
     // retries for a check that is only advice would slow every run.
     let once = aws_sdk_iam::config::Builder::default()
@@ -87,6 +119,14 @@ async fn simulate(aws: &Aws, principal: &str, resource: &str, actions: &BTreeSet
             .set_marker(marker.clone());
         if resource != "*" {
             call = call.resource_arns(resource);
+        }
+        for (key, values) in context {
+            let entry = aws_sdk_iam::types::ContextEntry::builder()
+                .context_key_name(key)
+                .set_context_key_values(Some(values.clone()))
+                .context_key_type(aws_sdk_iam::types::ContextKeyTypeEnum::String)
+                .build();
+            call = call.context_entries(entry);
         }
         let answer = match call.customize().config_override(once.clone()).send().await {
             Ok(answer) => answer,

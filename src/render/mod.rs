@@ -7,13 +7,15 @@ mod probes;
 pub use probes::{Call, render_probes, render_value};
 
 use crate::error::Error;
-use crate::model::{Facts, LfTarget, Principal, Resource};
+use crate::model::{Facts, LfTarget, Principal, Resource, Tables};
 use crate::policy;
-use crate::stack::{ArnTemplate, ResourceTemplate, Stack, TrustTemplate, Values};
+use crate::stack::{ArnTemplate, DataGrain, ResourceTemplate, Stack, TrustTemplate, Values};
 use scope::Stmt;
 pub use scope::{Chosen, Governance, IamScope};
 
+pub mod data;
 pub mod scope;
+pub use data::DataScope;
 use minijinja::{Environment, UndefinedBehavior, Value as JValue};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +25,12 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_function("table_paths", table_paths);
     env.add_function("s3_bucket", |uri: String| s3_split(&uri).0);
+    // "s3://bucket/some/prefix" → "some/prefix/" (what a listing under it asks for), "" for
+    // the whole bucket.
+    env.add_function("s3_prefix", |uri: String| {
+        let (_, prefix) = s3_split(&uri);
+        if prefix.is_empty() { prefix } else { format!("{prefix}/") }
+    });
     env.add_function("s3_objects", |uri: String| {
         let (bucket, prefix) = s3_split(&uri);
         if prefix.is_empty() { format!("{bucket}/*") } else { format!("{bucket}/{prefix}/*") }
@@ -129,6 +137,12 @@ pub struct ScopeInput {
     pub previous: BTreeMap<String, Value>,
     /// Where the deployment's `iam_scope` is written, for errors.
     pub field: String,
+    /// The tables Glue lists, with their locations, for the databases whose tables are
+    /// listed; None before they are read (data access is then whole buckets).
+    pub tables: Option<Tables>,
+    /// The most managed policies the principal may carry: data access narrowed to the
+    /// listed tables' locations that would need more is made whole buckets, and said so.
+    pub policy_quota: Option<usize>,
 }
 
 /// The desired resources, and which IAM scope was chosen and why.
@@ -137,6 +151,8 @@ pub struct Rendered {
     pub resources: Vec<Resource>,
     /// For the plan: the scope of the catalog access, when the stack reads the catalog.
     pub scope: Option<String>,
+    /// For the plan: why data access stays whole buckets although tables are listed.
+    pub data_note: Option<String>,
 }
 
 /// The desired resources of a deployment, in creation order, per-resource scope.
@@ -145,7 +161,8 @@ pub fn render(stack: &Stack, values: &Values, facts: &Facts, deployment: &str) -
 }
 
 /// The desired resources of a deployment, in creation order, with the catalog access
-/// scoped as `scope` and the catalog's governance allow (see [`scope`]).
+/// scoped as `scope` and the catalog's governance allow (see [`scope`]), and the data
+/// access narrowed to listed tables where that fits the policy quota (see [`data`]).
 pub fn render_scoped(
     stack: &Stack,
     values: &Values,
@@ -153,6 +170,35 @@ pub fn render_scoped(
     deployment: &str,
     scope: &ScopeInput,
 ) -> Result<Rendered, Error> {
+    let policies = |r: &Rendered| r.resources.iter().filter(|x| matches!(x, Resource::Policy { .. })).count();
+    let why = match render_once(stack, values, facts, deployment, scope) {
+        Ok((r, true)) if scope.policy_quota.is_some_and(|q| policies(&r) > q) => format!(
+            "would take {} managed policies, more than the {} IAM allows per role or user",
+            policies(&r),
+            scope.policy_quota.unwrap_or_default()
+        ),
+        Ok((r, _)) => return Ok(r),
+        Err(Error::PolicyTooLarge { .. }) if scope.tables.is_some() => {
+            "would not fit one database's listed tables in one managed policy".to_string()
+        }
+        Err(e) => return Err(e),
+    };
+    let wide = ScopeInput { tables: None, ..scope.clone() };
+    let (mut r, _) = render_once(stack, values, facts, deployment, &wide)?;
+    r.data_note = Some(format!(
+        "S3 reads: the whole data buckets, because narrowing them to each listed table's location {why}; the listed tables narrow the catalog and Lake Formation, not S3. Keep the listed tables under fewer shared prefixes, or list fewer."
+    ));
+    Ok(r)
+}
+
+/// [`render_scoped`] once, with whether data access was narrowed to listed tables.
+fn render_once(
+    stack: &Stack,
+    values: &Values,
+    facts: &Facts,
+    deployment: &str,
+    scope: &ScopeInput,
+) -> Result<(Rendered, bool), Error> {
     let mut vars = values.clone();
     vars.insert("account".into(), json!(facts.account));
     vars.insert("partition".into(), json!(facts.partition));
@@ -187,7 +233,12 @@ pub fn render_scoped(
     };
 
     // Policies first: how they are cut decides what gets attached.
-    let (statements, note) = choose_scope(&ctx, facts, &active, scope, &vars)?;
+    let (statements, note) = choose_scope(&ctx, facts, &active, scope, &vars, deployment)?;
+    let (data_note, narrowed) = match data_of_active(&ctx, &active, scope.tables.as_ref(), deployment)? {
+        Some(DataScope::Buckets { note, .. }) => (note, false),
+        Some(DataScope::Tables { .. }) => (None, true),
+        None => (None, false),
+    };
     let mut out = Vec::new();
     let mut parts: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (t, stmts) in statements {
@@ -301,7 +352,7 @@ pub fn render_scoped(
         }
     }
     out.sort_by_key(Resource::rank);
-    Ok(Rendered { resources: out, scope: note })
+    Ok((Rendered { resources: out, scope: note, data_note }, narrowed))
 }
 
 /// Renders each active policy's statements in the scope chosen: the requested one, or
@@ -314,12 +365,14 @@ fn choose_scope<'t>(
     active: &[&'t ResourceTemplate],
     scope: &ScopeInput,
     vars: &Values,
+    deployment: &str,
 ) -> Result<(Vec<(&'t ResourceTemplate, Vec<Stmt>)>, Option<String>), Error> {
     let render_all = |lf: Option<&[String]>| -> Result<Vec<(&'t ResourceTemplate, Vec<Stmt>)>, Error> {
         let mut out = Vec::new();
         for t in active {
             if let ResourceTemplate::Policy { statements, .. } = t {
-                out.push((*t, statements_of(ctx, facts, statements, lf, vars)?));
+                let data = Data { tables: scope.tables.as_ref(), deployment };
+                out.push((*t, statements_of(ctx, facts, statements, lf, vars, &data)?));
             }
         }
         Ok(out)
@@ -405,14 +458,91 @@ fn choose_scope<'t>(
     }
 }
 
+/// What a `data:` statement is rendered with.
+struct Data<'a> {
+    tables: Option<&'a Tables>,
+    deployment: &'a str,
+}
+
+/// The data scope of a `data:` template (see [`data`]).
+fn data_scope_of(
+    ctx: &Ctx,
+    d: &crate::stack::DataTemplate,
+    tables: Option<&Tables>,
+    deployment: &str,
+) -> Result<DataScope, Error> {
+    let buckets = ctx.strings(&d.buckets)?;
+    let chosen = ctx.databases(&d.databases, d.tables.as_deref())?;
+    data::data_scope(&buckets, &chosen, tables, &format!("deployments.{deployment}.values.{}", d.buckets.trim()))
+}
+
+/// The data scope of the first `data:` statement of the active policies, if any.
+fn data_of_active(
+    ctx: &Ctx,
+    active: &[&ResourceTemplate],
+    tables: Option<&Tables>,
+    deployment: &str,
+) -> Result<Option<DataScope>, Error> {
+    let first = active.iter().find_map(|t| match t {
+        ResourceTemplate::Policy { statements, .. } => statements.iter().find_map(|s| s.data.as_ref()),
+        _ => None,
+    });
+    first.map(|d| data_scope_of(ctx, d, tables, deployment)).transpose()
+}
+
+/// Where a deployment's vendor may read the chosen tables' data (see [`data`]), from its
+/// stack's first `data:` statement; None when the stack has none.
+pub fn data_access(
+    stack: &Stack,
+    values: &Values,
+    facts: &Facts,
+    deployment: &str,
+    tables: &Tables,
+) -> Result<Option<DataScope>, Error> {
+    let mut vars = values.clone();
+    vars.insert("account".into(), json!(facts.account));
+    vars.insert("partition".into(), json!(facts.partition));
+    vars.insert("region".into(), json!(facts.region));
+    vars.insert("deployment".into(), json!(deployment));
+    let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
+    let mut active = Vec::new();
+    for t in &stack.resources {
+        if let Some(cond) = t.when()
+            && !ctx.eval(cond)?.is_true()
+        {
+            continue;
+        }
+        active.push(t);
+    }
+    data_of_active(&ctx, &active, Some(tables), deployment)
+}
+
+/// The databases whose tables a `data:` statement lists, whose locations render needs:
+/// known from the values alone, so they can be read with the first round of calls.
+pub fn data_databases(stack: &Stack, values: &Values) -> BTreeSet<String> {
+    let ctx = Ctx { env: environment(), vars: JValue::from_serialize(values), stack: &stack.name };
+    let mut out = BTreeSet::new();
+    for t in &stack.resources {
+        let ResourceTemplate::Policy { statements, .. } = t else { continue };
+        for d in statements.iter().filter_map(|s| s.data.as_ref()) {
+            if let Ok(chosen) = ctx.databases(&d.databases, d.tables.as_deref()) {
+                out.extend(chosen.into_iter().filter(|(_, listed)| listed.is_some()).map(|(db, _)| db));
+            }
+        }
+    }
+    out
+}
+
 /// A policy's statements: templated resources as they are; a `catalog:` statement's
-/// resources per database (per-resource), or catalog-wide with `deny` for lake-formation.
+/// resources per database (per-resource), or catalog-wide with `deny` for lake-formation;
+/// a `data:` statement's per its [`DataScope`].
 fn statements_of(
     ctx: &Ctx,
     facts: &Facts,
     statements: &[crate::stack::StatementTemplate],
     lf: Option<&[String]>,
     vars: &Values,
+    data: &Data,
 ) -> Result<Vec<Stmt>, Error> {
     let glue = |r: &str| format!("arn:{}:glue:{}:{}:{r}", facts.partition, facts.region, facts.account);
     let mut out = Vec::new();
@@ -462,10 +592,29 @@ fn statements_of(
                 }
             }
         }
+        let condition = s.condition.as_ref().map(|c| render_leaves(ctx, c)).transpose()?;
+        if let Some(d) = &s.data {
+            let scope = data_scope_of(ctx, d, data.tables, data.deployment)?;
+            match (scope, d.grain) {
+                (DataScope::Buckets { buckets, .. }, grain) => {
+                    fixed.extend(buckets.iter().map(|b| match grain {
+                        DataGrain::Objects => data::objects_arn(&facts.partition, &(b.clone(), String::new())),
+                        DataGrain::List => format!("arn:{}:s3:::{b}", facts.partition),
+                    }));
+                }
+                (DataScope::Tables { paths, .. }, DataGrain::Objects) => {
+                    for (db, ps) in paths {
+                        groups.push((db, ps.iter().map(|p| data::objects_arn(&facts.partition, p)).collect()));
+                    }
+                }
+                (DataScope::Tables { paths, .. }, DataGrain::List) => {
+                    out.extend(list_statements(s, &paths, condition.as_ref(), &facts.partition));
+                }
+            }
+        }
         if fixed.is_empty() && groups.is_empty() {
             continue;
         }
-        let condition = s.condition.as_ref().map(|c| render_leaves(ctx, c)).transpose()?;
         let stmt = Stmt { sid: s.sid.clone(), deny: false, actions: s.actions.clone(), condition, fixed, groups };
         if !deny.is_empty() {
             out.push(Stmt {
@@ -480,6 +629,47 @@ fn statements_of(
         out.push(stmt);
     }
     Ok(out)
+}
+
+/// `s3:ListBucket` on the listed tables' buckets, only under their locations: one
+/// statement per database (and bucket, where its tables span several), each kept with its
+/// database's other resources when policies are split.
+fn list_statements(
+    s: &crate::stack::StatementTemplate,
+    paths: &BTreeMap<String, BTreeSet<data::Path>>,
+    condition: Option<&Value>,
+    partition: &str,
+) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    for (db, ps) in paths {
+        let mut by_bucket: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (bucket, prefix) in ps {
+            by_bucket.entry(bucket).or_default().push(prefix);
+        }
+        let several = by_bucket.len() > 1;
+        for (bucket, prefixes) in by_bucket {
+            let mut sid = data::sid_with(&s.sid, db);
+            if several {
+                sid = data::sid_with(&format!("{sid}In"), bucket);
+            }
+            let mut condition = condition.cloned();
+            if !prefixes.iter().any(|p| p.is_empty()) {
+                let mut c = condition.unwrap_or_else(|| json!({}));
+                let values: Vec<String> = prefixes.iter().map(|p| data::list_prefix(p)).collect();
+                c["StringLike"]["s3:prefix"] = json!(values);
+                condition = Some(c);
+            }
+            out.push(Stmt {
+                sid,
+                deny: false,
+                actions: s.actions.clone(),
+                condition,
+                fixed: Vec::new(),
+                groups: vec![(db.clone(), vec![format!("arn:{partition}:s3:::{bucket}")])],
+            });
+        }
+    }
+    out
 }
 
 /// Renders every string in a JSON value as a template.

@@ -1,7 +1,7 @@
 //! What `verify` asks of a stack: its probes rendered into concrete calls, and single
 //! templates or list expressions rendered over the values.
 
-use super::{Ctx, environment};
+use super::{Ctx, DataScope, data, environment};
 use crate::error::Error;
 use crate::model::Facts;
 use crate::stack::{Stack, Values};
@@ -32,21 +32,37 @@ pub struct Call {
     pub what: String,
     pub action: String,
     pub resource: String,
+    /// Context keys of the request, with their values.
+    pub context: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The stack's verify probes rendered for these values: (needed, forbidden) calls.
-/// `other_databases` are the catalog's databases that were not chosen.
+/// `other_databases` are the catalog's databases that were not chosen; `data` where the
+/// chosen tables' data may be read (see [`crate::render::data`]).
 pub fn render_probes(
     stack: &Stack,
     values: &Values,
     facts: &Facts,
     other_databases: &[String],
+    data: Option<&DataScope>,
 ) -> Result<(Vec<Call>, Vec<Call>), Error> {
     let mut vars = values.clone();
     vars.insert("account".into(), json!(facts.account));
     vars.insert("partition".into(), json!(facts.partition));
     vars.insert("region".into(), json!(facts.region));
     vars.insert("other_databases".into(), json!(other_databases));
+    let (paths, hidden): (Vec<String>, Vec<String>) = match data {
+        Some(DataScope::Buckets { buckets, .. }) => (buckets.iter().map(|b| format!("s3://{b}")).collect(), Vec::new()),
+        Some(DataScope::Tables { paths, hidden }) => {
+            let mut all: Vec<String> = paths.values().flatten().map(data::uri).collect();
+            all.sort();
+            all.dedup();
+            (all, hidden.iter().map(data::uri).collect())
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    vars.insert("data_paths".into(), json!(paths));
+    vars.insert("hidden_paths".into(), json!(hidden));
     let expand = |probes: &[crate::stack::Probe]| -> Result<Vec<Call>, Error> {
         let mut out = Vec::new();
         for p in probes {
@@ -66,10 +82,19 @@ pub fn render_probes(
                 {
                     continue;
                 }
+                let mut context = std::collections::BTreeMap::new();
+                for (key, template) in &p.context {
+                    context.insert(key.clone(), vec![ctx.text(template)?]);
+                }
                 for r in &p.resources {
                     let resource = ctx.text(r)?;
                     for a in &p.actions {
-                        out.push(Call { what: p.what.clone(), action: a.clone(), resource: resource.clone() });
+                        out.push(Call {
+                            what: p.what.clone(),
+                            action: a.clone(),
+                            resource: resource.clone(),
+                            context: context.clone(),
+                        });
                     }
                 }
             }

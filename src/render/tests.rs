@@ -417,3 +417,158 @@ mod dbt_tests {
         }
     }
 }
+
+/// The Secoda stack with every database's tables listed, rendered with the catalog's
+/// `tables` (database → table → location).
+fn listed(tables: Value, catalog: &[(&str, &str, &str)]) -> Result<Rendered, Error> {
+    let stack = Stack::shipped("secoda-glue").unwrap();
+    let dbs: Vec<&String> = tables.as_object().unwrap().keys().collect();
+    let raw = json!({
+        "external_id": "sec-7f3a9c21e4b8", "glue_buckets": ["acme-lake", "acme-raw"],
+        "athena_output_bucket": "acme-athena-results", "databases": dbs, "tables": tables,
+    });
+    let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+    let mut known = Tables::new();
+    for (db, t, location) in catalog {
+        known.entry(db.to_string()).or_default().insert(t.to_string(), Some(location.to_string()));
+    }
+    render_scoped(&stack, &values, &facts(), "x", &ScopeInput { tables: Some(known), ..ScopeInput::default() })
+}
+
+#[test]
+fn listed_tables_narrow_s3_reads_to_their_locations() {
+    let catalog = [
+        ("sales", "orders", "s3://acme-lake/sales/orders/"),
+        ("sales", "customers", "s3://acme-lake/sales/customers/"),
+        ("web", "clicks", "s3://acme-raw/web/clicks"),
+        ("web", "views", "s3://acme-lake/web/views/"),
+    ];
+    let r = listed(json!({"sales": ["orders"], "web": ["clicks", "views"]}), &catalog).unwrap();
+    assert_eq!(r.data_note, None);
+    let doc = policy_doc(&r.resources);
+    assert_eq!(
+        statement(doc, "DataObjectsRead")["Resource"],
+        json!([
+            "arn:aws:s3:::acme-lake/sales/orders/*",
+            "arn:aws:s3:::acme-lake/web/views/*",
+            "arn:aws:s3:::acme-raw/web/clicks/*"
+        ])
+    );
+    // Listing: one statement per database (and bucket), only under the tables' prefixes.
+    let sales = statement(doc, "DataBucketsListSales");
+    assert_eq!(sales["Action"], json!(["s3:ListBucket"]));
+    assert_eq!(sales["Resource"], json!(["arn:aws:s3:::acme-lake"]));
+    assert_eq!(sales["Condition"], json!({"StringLike": {"s3:prefix": ["sales/orders/*"]}}));
+    let raw = statement(doc, "DataBucketsListWebInAcmeRaw");
+    assert_eq!(raw["Resource"], json!(["arn:aws:s3:::acme-raw"]));
+    assert_eq!(raw["Condition"]["StringLike"]["s3:prefix"], json!(["web/clicks/*"]));
+    assert!(statement(doc, "DataBucketsListWebInAcmeLake")["Condition"].is_object());
+    // Finding a bucket's region reveals no data: on the buckets, as before.
+    assert_eq!(
+        statement(doc, "DataBucketsFind")["Resource"],
+        json!(["arn:aws:s3:::acme-lake", "arn:aws:s3:::acme-raw"])
+    );
+    assert!(!doc.to_string().contains("\"arn:aws:s3:::acme-lake/*\""), "{doc}");
+}
+
+#[test]
+fn a_database_chosen_whole_keeps_s3_reads_bucket_wide_and_the_plan_says_so() {
+    let catalog = [("sales", "orders", "s3://acme-lake/sales/orders/")];
+    let r = listed(json!({"sales": ["orders"]}), &catalog).unwrap();
+    assert!(policy_doc(&r.resources).to_string().contains("acme-lake/sales/orders/*"));
+    // The same list, with marketing chosen whole beside it.
+    let stack = Stack::shipped("secoda-glue").unwrap();
+    let raw = json!({
+        "external_id": "sec-7f3a9c21e4b8", "glue_buckets": ["acme-lake"],
+        "athena_output_bucket": "acme-athena-results", "databases": ["sales", "marketing"],
+        "tables": {"sales": ["orders"]},
+    });
+    let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+    let mut known = Tables::new();
+    known.entry("sales".into()).or_default().insert("orders".into(), Some("s3://acme-lake/sales/orders/".into()));
+    let scope = ScopeInput { tables: Some(known), ..ScopeInput::default() };
+    let r = render_scoped(&stack, &values, &facts(), "x", &scope).unwrap();
+    let doc = policy_doc(&r.resources);
+    assert_eq!(statement(doc, "DataObjectsRead")["Resource"], json!(["arn:aws:s3:::acme-lake/*"]));
+    assert_eq!(statement(doc, "DataBucketsList")["Resource"], json!(["arn:aws:s3:::acme-lake"]));
+    assert!(statement(doc, "DataBucketsList").get("Condition").is_none());
+    assert!(r.data_note.unwrap().contains("because marketing is chosen with all tables"));
+}
+
+#[test]
+fn a_listed_table_outside_the_buckets_is_refused_naming_the_value() {
+    let catalog = [("sales", "orders", "s3://somewhere-else/orders/")];
+    let err = listed(json!({"sales": ["orders"]}), &catalog).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "deployments.x.values.glue_buckets does not include bucket somewhere-else, where listed table sales.orders is stored (s3://somewhere-else/orders/)"
+    );
+}
+
+#[test]
+fn thousands_of_listed_tables_spread_over_policies_with_their_databases() {
+    let mut tables = serde_json::Map::new();
+    let mut catalog = Vec::new();
+    for d in 0..100 {
+        let db = format!("sales_{d:03}");
+        let names: Vec<String> = (0..20).map(|t| format!("orders_{t:02}")).collect();
+        for t in &names {
+            catalog.push((db.clone(), t.clone(), format!("s3://acme-lake/{db}/{t}/")));
+        }
+        tables.insert(db, json!(names));
+    }
+    let catalog: Vec<(&str, &str, &str)> =
+        catalog.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+    let r = listed(Value::Object(tables.clone()), &catalog).unwrap();
+    let docs = policies(&r);
+    assert!(docs.len() > 10, "{}", docs.len());
+    for (name, doc) in &docs {
+        assert!(crate::policy::compact_len(doc) <= crate::policy::MANAGED_POLICY_LIMIT, "{name}");
+        // A database's catalog and data resources share a policy.
+        let text = doc.to_string();
+        for d in 0..100 {
+            let db = format!("sales_{d:03}");
+            if text.contains(&format!("table/{db}/")) {
+                assert!(text.contains(&format!("acme-lake/{db}/orders_00/*")), "{name}: {db}");
+                assert!(text.contains(&data::sid_with("DataBucketsList", &db)), "{name}: {db}");
+            }
+        }
+    }
+    // Past the policy quota, S3 reads fall back to the buckets whole, and the plan says why.
+    let stack = Stack::shipped("secoda-glue").unwrap();
+    let dbs: Vec<&String> = tables.keys().collect();
+    let raw = json!({
+        "external_id": "sec-7f3a9c21e4b8", "glue_buckets": ["acme-lake"],
+        "athena_output_bucket": "acme-athena-results", "databases": dbs, "tables": tables,
+    });
+    let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+    let mut known = Tables::new();
+    for (db, t, location) in &catalog {
+        known.entry(db.to_string()).or_default().insert(t.to_string(), Some(location.to_string()));
+    }
+    let scope = ScopeInput { tables: Some(known), policy_quota: Some(10), ..ScopeInput::default() };
+    let wide = render_scoped(&stack, &values, &facts(), "x", &scope).unwrap();
+    assert!(policies(&wide).len() < docs.len());
+    assert!(allowed(&wide).contains(&"arn:aws:s3:::acme-lake/*".to_string()));
+    let note = wide.data_note.unwrap();
+    assert!(note.contains(&format!("would take {} managed policies, more than the 10", docs.len())), "{note}");
+    // A database whose listed tables alone fill more than a policy: the same.
+    let names: Vec<String> = (0..60).map(|t| format!("fact_table_with_a_long_name_{t:03}")).collect();
+    let catalog: Vec<(String, String, String)> =
+        names.iter().map(|t| ("warehouse".to_string(), t.clone(), format!("s3://acme-lake/warehouse/{t}/"))).collect();
+    let catalog: Vec<(&str, &str, &str)> =
+        catalog.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+    let known = catalog.iter().fold(Tables::new(), |mut k, (db, t, l)| {
+        k.entry(db.to_string()).or_default().insert(t.to_string(), Some(l.to_string()));
+        k
+    });
+    let raw = json!({
+        "external_id": "sec-7f3a9c21e4b8", "glue_buckets": ["acme-lake"],
+        "athena_output_bucket": "acme-athena-results", "databases": ["warehouse"], "tables": {"warehouse": names},
+    });
+    let values = validate_values(&stack, raw.as_object().unwrap(), "values").unwrap();
+    let scope = ScopeInput { tables: Some(known), policy_quota: Some(10), ..ScopeInput::default() };
+    let big = render_scoped(&stack, &values, &facts(), "x", &scope);
+    let note = big.unwrap().data_note.unwrap();
+    assert!(note.contains("would not fit one database's listed tables in one managed policy"), "{note}");
+}

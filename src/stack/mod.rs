@@ -64,8 +64,10 @@ pub struct AthenaCheck {
 
 /// Actions × resource templates. With `for_each` (an expression giving a list), the
 /// templates are rendered once per element, as `item`; `when` may skip an element.
-/// Besides the values, templates see `other_databases`: the catalog's databases that
-/// were not chosen.
+/// Besides the values, templates see `other_databases` (the catalog's databases that
+/// were not chosen), `data_paths` (where the vendor reads the chosen tables' data, as
+/// `s3://bucket/prefix` or `s3://bucket`) and `hidden_paths` (the locations of the
+/// unlisted tables of databases whose tables are listed, where S3 is narrowed to them).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Probe {
@@ -75,6 +77,9 @@ pub struct Probe {
     pub resources: Vec<String>,
     pub for_each: Option<String>,
     pub when: Option<String>,
+    /// Context keys the request carries (`s3:prefix` of a listing), as templates.
+    #[serde(default)]
+    pub context: std::collections::BTreeMap<String, String>,
 }
 
 /// A condition the values must meet together, with what to say when they do not.
@@ -174,6 +179,9 @@ pub struct StatementTemplate {
     /// [`crate::render::scope`]): per database and table, or catalog-wide where Lake
     /// Formation governs.
     pub catalog: Option<CatalogTemplate>,
+    /// S3 resources of the chosen tables' data, scoped by lakepass (see
+    /// [`crate::render::data`]): whole buckets, or the listed tables' locations.
+    pub data: Option<DataTemplate>,
     /// An IAM condition block; its string leaves are templates.
     pub condition: Option<serde_json::Value>,
 }
@@ -186,6 +194,28 @@ pub struct CatalogTemplate {
     pub databases: String,
     /// Expression giving the {database: [table]} map; a database not in it = all tables.
     pub tables: Option<String>,
+}
+
+/// The data of the chosen databases' tables, in S3: `objects` (object ARNs, for
+/// s3:GetObject) or `list` (bucket ARNs, for s3:ListBucket, with an `s3:prefix`
+/// condition where the scope is the listed tables' locations).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataTemplate {
+    /// Expression giving the buckets the chosen databases' data is in.
+    pub buckets: String,
+    /// Expression giving the list of databases.
+    pub databases: String,
+    /// Expression giving the {database: [table]} map; a database not in it = all tables.
+    pub tables: Option<String>,
+    pub grain: DataGrain,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataGrain {
+    Objects,
+    List,
 }
 
 /// A resource ARN template, or one expanded over a list (`item` is each element).

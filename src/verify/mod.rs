@@ -105,8 +105,8 @@ pub struct Subject<'a> {
     pub catalog: &'a Catalog,
     /// The databases Lake Formation leaves to IAM (`Catalog::iam_governed`, once).
     pub iam_governed: &'a std::collections::BTreeSet<String>,
-    /// IAM's simulator's decisions, by (action, resource), where it answered.
-    pub simulated: &'a BTreeMap<(String, String), Decision>,
+    /// IAM's simulator's decisions, by (action, resource, context), where it answered.
+    pub simulated: &'a BTreeMap<(String, String, crate::observe::Context), Decision>,
 }
 
 /// Verifies the needed and forbidden calls. Pure: every AWS fact is in `subject`.
@@ -116,7 +116,10 @@ pub fn check(subject: &Subject, needs: &[Call], forbidden: &[Call]) -> Vec<Findi
         let (iam, decided_by) = iam_decision(subject, call);
         let lf = lake_formation(subject, call);
         let verb = if needed { "needs" } else { "must not" };
-        let target = format!("{} on {}", call.action, call.resource);
+        let mut target = format!("{} on {}", call.action, call.resource);
+        for (key, values) in &call.context {
+            target.push_str(&format!(" with {key} {:?}", values.join(", ")));
+        }
         let finding = |ok: bool, layer: &'static str, line: String, fix: Option<String>| Finding {
             ok,
             layer,
@@ -172,7 +175,7 @@ fn denied(d: &Decision) -> &'static str {
 }
 
 fn iam_decision(subject: &Subject, call: &Call) -> (Decision, &'static str) {
-    if let Some(d) = subject.simulated.get(&(call.action.clone(), call.resource.clone())) {
+    if let Some(d) = subject.simulated.get(&(call.action.clone(), call.resource.clone(), call.context.clone())) {
         return (d.clone(), "IAM policy simulator");
     }
     let docs: Vec<&Value> = subject.policies.iter().map(|p| &p.document).collect();
@@ -180,8 +183,7 @@ fn iam_decision(subject: &Subject, call: &Call) -> (Decision, &'static str) {
 }
 
 fn request(call: &Call) -> Request<'_> {
-    static EMPTY: std::sync::OnceLock<BTreeMap<String, Vec<String>>> = std::sync::OnceLock::new();
-    Request { action: &call.action, resource: &call.resource, context: EMPTY.get_or_init(BTreeMap::new) }
+    Request { action: &call.action, resource: &call.resource, context: &call.context }
 }
 
 /// For a Glue call on a database: whether Lake Formation shows it to the principal.
@@ -257,7 +259,7 @@ mod tests {
     use serde_json::json;
 
     fn call(what: &str, action: &str, resource: &str) -> Call {
-        Call { what: what.into(), action: action.into(), resource: resource.into() }
+        Call { what: what.into(), action: action.into(), resource: resource.into(), context: BTreeMap::new() }
     }
 
     #[test]
