@@ -391,3 +391,47 @@ async fn a_listed_table_outside_the_data_buckets_is_refused_before_any_change() 
     assert!(!w.policy_exists("secoda-glue-policy").await);
     assert!(w.state().is_none());
 }
+
+#[tokio::test]
+async fn a_data_catalog_encrypted_with_a_key_the_vendor_may_not_use_is_named() {
+    let w = provisioned().await;
+    let kms = clients_kms(&w.emu.url).await;
+    let admins_only = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Admins","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/admin"},"Action":"kms:*","Resource":"*"}]}"#;
+    let key = kms.create_key().policy(admins_only).send().await.unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_string();
+    kms.create_alias().alias_name("alias/catalog").target_key_id(&key_arn).send().await.unwrap();
+    use aws_sdk_glue::types::{CatalogEncryptionMode, DataCatalogEncryptionSettings, EncryptionAtRest};
+    let encrypt = |key: &str| {
+        let at_rest = EncryptionAtRest::builder()
+            .catalog_encryption_mode(CatalogEncryptionMode::Ssekms)
+            .sse_aws_kms_key_id(key)
+            .build()
+            .unwrap();
+        DataCatalogEncryptionSettings::builder().encryption_at_rest(at_rest).build()
+    };
+    // Named by its alias, as the console writes it.
+    let settings = encrypt("alias/catalog");
+    w.aws.glue.put_data_catalog_encryption_settings().data_catalog_encryption_settings(settings).send().await.unwrap();
+    let run = verify_fails(&w);
+    assert_eq!(
+        problems(&run),
+        [format!(
+            "PROBLEM see the catalog: KMS the Data Catalog is encrypted with KMS key {key_arn}, which the vendor may not use to decrypt: Glue hides every database and table from it [KMS]"
+        )]
+    );
+    assert!(run.stdout.contains(&format!("fix: add a statement to the key policy of {key_arn}")), "{}", run.stdout);
+
+    // A key policy that lets the vendor's role decrypt clears it.
+    let vendor = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#,
+        role_arn("secoda-glue-role")
+    );
+    kms.put_key_policy().key_id(&key_arn).policy_name("default").policy(vendor).send().await.unwrap();
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!("ok      see the catalog: KMS may decrypt the Data Catalog's key {key_arn}")),
+        "{}",
+        run.stdout
+    );
+}

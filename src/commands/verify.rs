@@ -136,8 +136,16 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
         simulated: &simulated,
     };
     let mut findings = verify::check(&subject, &needs, &forbidden);
-    // Beyond IAM and Lake Formation: the workgroup, where the data lies, bucket policies.
+    // Beyond IAM and Lake Formation: the catalog's key, the workgroup, where the data
+    // lies, bucket policies and keys.
     let stack = &p.loaded.stack;
+    let documents: Vec<&serde_json::Value> = policies.iter().map(|x| &x.document).collect();
+    if full
+        && let Some(f) =
+            services::catalog_encryption(&p.aws, &arn, &documents).await.map_err(|e| e.for_caller(&p.caller))?
+    {
+        findings.push(f);
+    }
     if let Some(a) = stack.verify.athena.as_ref().filter(|_| full) {
         let workgroup = render_value(stack, &p.values, &p.facts, &a.workgroup, false)?.remove(0);
         let results = render_value(stack, &p.values, &p.facts, &a.results_bucket, false)?.remove(0);
@@ -155,7 +163,6 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
             .collect();
         findings.extend(services::locations(&p.aws, &targets, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
         findings.extend(services::bucket_policies(&p.aws, &arn, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
-        let documents: Vec<&serde_json::Value> = policies.iter().map(|x| &x.document).collect();
         findings.extend(
             services::encryption(&p.aws, &arn, &buckets, &documents).await.map_err(|e| e.for_caller(&p.caller))?,
         );

@@ -163,30 +163,71 @@ pub async fn encryption(
             .filter_map(|r| r.apply_server_side_encryption_by_default())
             .find_map(|d| d.kms_master_key_id().map(str::to_string));
         let Some(key) = key else { continue };
-        let described =
-            aws.kms.describe_key().key_id(&key).send().await.map_err(|e| classify("kms:DescribeKey", "", e))?;
-        let Some(meta) = described.key_metadata() else { continue };
-        if meta.key_manager() == Some(&aws_sdk_kms::types::KeyManagerType::Aws) {
-            continue;
-        }
-        let key_arn = meta.arn().unwrap_or(&key).to_string();
-        let policy = aws
-            .kms
-            .get_key_policy()
-            .key_id(&key_arn)
-            .policy_name("default")
-            .send()
-            .await
-            .map_err(|e| classify("kms:GetKeyPolicy", "", e))?;
-        let key_policy: Value = serde_json::from_str(policy.policy().unwrap_or("{}")).unwrap_or(Value::Null);
-        out.push(decrypt_finding(bucket, &key_arn, &key_policy, principal_arn, policies));
+        let Some((key_arn, key_policy)) = customer_key(aws, &key).await? else { continue };
+        let encrypted = Encrypted { what: "decrypt the data", thing: format!("bucket {bucket}"), hides: "" };
+        out.push(decrypt_finding(&encrypted, &key_arn, &key_policy, principal_arn, policies));
     }
     Ok(out)
 }
 
+/// Where the Glue Data Catalog is encrypted with a customer managed KMS key that the
+/// caller's requests decrypt with (`SSE-KMS`; with a service role, Glue decrypts), the
+/// principal may decrypt with it: otherwise Glue hides every table from it.
+pub async fn catalog_encryption(aws: &Aws, principal_arn: &str, policies: &[&Value]) -> Result<Option<Finding>, Error> {
+    let got = aws
+        .glue
+        .get_data_catalog_encryption_settings()
+        .send()
+        .await
+        .map_err(|e| classify("glue:GetDataCatalogEncryptionSettings", "", e))?;
+    let at_rest = got.data_catalog_encryption_settings().and_then(|s| s.encryption_at_rest());
+    let Some(at_rest) = at_rest else { return Ok(None) };
+    if at_rest.catalog_encryption_mode() != &aws_sdk_glue::types::CatalogEncryptionMode::Ssekms {
+        return Ok(None);
+    }
+    // No key named: Glue uses the AWS managed key aws/glue, which any principal of the
+    // account may use through Glue.
+    let Some(key) = at_rest.sse_aws_kms_key_id() else { return Ok(None) };
+    let Some((key_arn, key_policy)) = customer_key(aws, key).await? else { return Ok(None) };
+    let encrypted = Encrypted {
+        what: "see the catalog",
+        thing: "the Data Catalog".into(),
+        hides: ": Glue hides every database and table from it",
+    };
+    Ok(Some(decrypt_finding(&encrypted, &key_arn, &key_policy, principal_arn, policies)))
+}
+
+/// A customer managed key's ARN and key policy; None for an AWS managed key (whose
+/// policy lets the account's principals use it through the service).
+async fn customer_key(aws: &Aws, key: &str) -> Result<Option<(String, Value)>, Error> {
+    let described = aws.kms.describe_key().key_id(key).send().await.map_err(|e| classify("kms:DescribeKey", "", e))?;
+    let Some(meta) = described.key_metadata() else { return Ok(None) };
+    if meta.key_manager() == Some(&aws_sdk_kms::types::KeyManagerType::Aws) {
+        return Ok(None);
+    }
+    let key_arn = meta.arn().unwrap_or(key).to_string();
+    let policy = aws
+        .kms
+        .get_key_policy()
+        .key_id(&key_arn)
+        .policy_name("default")
+        .send()
+        .await
+        .map_err(|e| classify("kms:GetKeyPolicy", "", e))?;
+    let key_policy: Value = serde_json::from_str(policy.policy().unwrap_or("{}")).unwrap_or(Value::Null);
+    Ok(Some((key_arn, key_policy)))
+}
+
+/// What a key encrypts, for the finding: its check, the thing, and what failing means.
+struct Encrypted {
+    what: &'static str,
+    thing: String,
+    hides: &'static str,
+}
+
 /// Whether the key policy and the principal's IAM policies together allow decrypting.
-fn decrypt_finding(bucket: &str, key_arn: &str, key_policy: &Value, principal_arn: &str, iam: &[&Value]) -> Finding {
-    let what = "decrypt the data";
+fn decrypt_finding(e: &Encrypted, key_arn: &str, key_policy: &Value, principal_arn: &str, iam: &[&Value]) -> Finding {
+    let (what, thing, hides) = (e.what, &e.thing, e.hides);
     let account = principal_arn.split(':').nth(4).unwrap_or_default();
     let context = BTreeMap::new();
     let request = Request { action: "kms:Decrypt", resource: key_arn, context: &context };
@@ -212,19 +253,19 @@ fn decrypt_finding(bucket: &str, key_arn: &str, key_policy: &Value, principal_ar
             "KMS",
             what,
             format!(
-                "bucket {bucket} is encrypted with KMS key {key_arn}, whose key policy denies the vendor kms:Decrypt"
+                "{thing} is encrypted with KMS key {key_arn}, whose key policy denies the vendor kms:Decrypt{hides}"
             ),
             Some("remove that Deny from the key policy, or exempt the vendor's principal from it".into()),
         );
     }
     if direct == Decision::Allowed || delegated {
-        return finding(true, "KMS", what, format!("may decrypt bucket {bucket}'s key {key_arn}"), None);
+        return finding(true, "KMS", what, format!("may decrypt {thing}'s key {key_arn}"), None);
     }
     finding(
         false,
         "KMS",
         what,
-        format!("bucket {bucket} is encrypted with KMS key {key_arn}, which the vendor may not use to decrypt"),
+        format!("{thing} is encrypted with KMS key {key_arn}, which the vendor may not use to decrypt{hides}"),
         Some(format!(
             "add a statement to the key policy of {key_arn} allowing \"kms:Decrypt\" to {principal_arn} (`aws kms get-key-policy` / `put-key-policy`)"
         )),
@@ -306,17 +347,22 @@ mod tests {
         let key = "arn:aws:kms:us-east-1:123456789012:key/k1";
         let admins_only = json!({"Statement": [{"Effect": "Allow",
             "Principal": {"AWS": "arn:aws:iam::123456789012:role/admin"}, "Action": "kms:*", "Resource": "*"}]});
-        let f = decrypt_finding("acme-lake", key, &admins_only, ROLE, &[]);
-        assert!(!f.ok && f.line.contains("which the vendor may not use to decrypt"), "{}", f.line);
+        let bucket = Encrypted { what: "decrypt the data", thing: "bucket acme-lake".into(), hides: "" };
+        let f = decrypt_finding(&bucket, key, &admins_only, ROLE, &[]);
+        assert_eq!(
+            f.line,
+            "bucket acme-lake is encrypted with KMS key arn:aws:kms:us-east-1:123456789012:key/k1, which the vendor may not use to decrypt"
+        );
+        assert!(!f.ok);
         let names_vendor = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE},
             "Action": ["kms:Decrypt"], "Resource": "*"}]});
-        assert!(decrypt_finding("acme-lake", key, &names_vendor, ROLE, &[]).ok);
+        assert!(decrypt_finding(&bucket, key, &names_vendor, ROLE, &[]).ok);
         // The account root delegates to IAM, which must then allow it.
         let delegates = json!({"Statement": [{"Effect": "Allow",
             "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}]});
-        assert!(!decrypt_finding("acme-lake", key, &delegates, ROLE, &[]).ok);
+        assert!(!decrypt_finding(&bucket, key, &delegates, ROLE, &[]).ok);
         let iam = json!({"Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}]});
-        assert!(decrypt_finding("acme-lake", key, &delegates, ROLE, &[&iam]).ok);
+        assert!(decrypt_finding(&bucket, key, &delegates, ROLE, &[&iam]).ok);
     }
 
     #[test]
