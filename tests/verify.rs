@@ -435,3 +435,31 @@ async fn a_data_catalog_encrypted_with_a_key_the_vendor_may_not_use_is_named() {
         run.stdout
     );
 }
+
+#[tokio::test]
+async fn tables_in_a_hybrid_access_location_without_the_vendor_opted_in_are_noted_with_the_command() {
+    let w = World::new().await;
+    web_tables(&w).await;
+    w.secoda(&ROLE_VALUES.replace("[sales, marketing]", "[web]"));
+    w.run(&["provision", "--yes"]).ok();
+    // The emulator neither keeps hybrid access mode nor lists opt-ins: answered as AWS does.
+    let location = serde_json::json!({"ResourceInfoList": [{"ResourceArn": "arn:aws:s3:::acme-lake/web",
+        "RoleArn": "arn:aws:iam::123456789012:role/lf-registration", "HybridAccessEnabled": true}]});
+    w.proxy.answer("lakeformation:ListResources", location);
+    w.proxy.answer("lakeformation:ListLakeFormationOptIns", serde_json::json!({"LakeFormationOptInsInfoList": []}));
+    let run = w.run(&["verify"]);
+    assert_eq!(run.code, 0, "a note, not a failure: IAM still lets the vendor read {run:?}");
+    let role = role_arn("secoda-glue-role");
+    let note = format!(
+        "ok      note: Lake Formation the vendor is not opted in to hybrid access mode for web (clicks, emails), whose data is in arn:aws:s3:::acme-lake/web, registered in hybrid access mode: Lake Formation's grants do not apply there and IAM alone decides. To have them apply, a data lake administrator runs: aws lakeformation create-lake-formation-opt-in --principal DataLakePrincipalIdentifier={role} --resource '{{\"Table\":{{\"DatabaseName\":\"web\",\"TableWildcard\":{{}}}}}}'"
+    );
+    assert!(run.stdout.contains(&note), "{}", run.stdout);
+
+    // Opted in for all tables of web: nothing to say.
+    let opted = serde_json::json!({"LakeFormationOptInsInfoList": [{
+        "Resource": {"Table": {"CatalogId": "123456789012", "DatabaseName": "web", "TableWildcard": {}}},
+        "Principal": {"DataLakePrincipalIdentifier": role}, "LastModified": 1.7e9, "LastUpdatedBy": "admin"}]});
+    w.proxy.answer("lakeformation:ListLakeFormationOptIns", opted);
+    let run = w.run(&["verify"]);
+    assert!(!run.stdout.contains("opted in"), "{}", run.stdout);
+}

@@ -161,7 +161,12 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
                 _ => None,
             })
             .collect();
-        findings.extend(services::locations(&p.aws, &targets, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
+        let tables = services::granted_tables(&p.aws, &targets).await.map_err(|e| e.for_caller(&p.caller))?;
+        findings.extend(services::locations(&tables, &buckets));
+        let hybrid = &p.catalog.hybrid_locations;
+        findings.extend(
+            services::hybrid_opt_ins(&p.aws, &arn, hybrid, &tables).await.map_err(|e| e.for_caller(&p.caller))?,
+        );
         findings.extend(services::bucket_policies(&p.aws, &arn, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
         findings.extend(
             services::encryption(&p.aws, &arn, &buckets, &documents).await.map_err(|e| e.for_caller(&p.caller))?,

@@ -60,9 +60,15 @@ pub async fn athena(aws: &Aws, workgroup: &str, results_bucket: &str) -> Result<
     })
 }
 
-/// Each granted table's storage location is in one of `buckets`.
-pub async fn locations(aws: &Aws, grants: &BTreeSet<LfTarget>, buckets: &[String]) -> Result<Vec<Finding>, Error> {
-    let what = "read the tables' data";
+/// A granted table: database, name and storage location ("" where it has none).
+pub struct Stored {
+    pub database: String,
+    pub table: String,
+    pub location: String,
+}
+
+/// The granted tables, with their locations, read up to 16 databases at a time.
+pub async fn granted_tables(aws: &Aws, grants: &BTreeSet<LfTarget>) -> Result<Vec<Stored>, Error> {
     let mut wanted: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
     for t in grants {
         match t {
@@ -90,16 +96,27 @@ pub async fn locations(aws: &Aws, grants: &BTreeSet<LfTarget>, buckets: &[String
                     continue;
                 }
                 let location = t.storage_descriptor().and_then(|s| s.location()).unwrap_or_default();
-                found.push((format!("{database}.{}", t.name()), location.to_string()));
+                found.push(Stored {
+                    database: database.clone(),
+                    table: t.name().to_string(),
+                    location: location.to_string(),
+                });
             }
         }
         Ok::<_, Error>(found)
     });
-    let tables: Vec<Vec<(String, String)>> =
+    let tables: Vec<Vec<Stored>> =
         stream::iter(reads).buffer_unordered(crate::observe::CONCURRENCY).try_collect().await?;
+    Ok(tables.into_iter().flatten().collect())
+}
+
+/// Each granted table's storage location is in one of `buckets`.
+pub fn locations(tables: &[Stored], buckets: &[String]) -> Vec<Finding> {
+    let what = "read the tables' data";
     let mut out = Vec::new();
-    for (table, location) in tables.into_iter().flatten() {
-        let Some(bucket) = crate::model::bucket_of(&location) else { continue };
+    for Stored { database, table, location } in tables {
+        let table = format!("{database}.{table}");
+        let Some(bucket) = crate::model::bucket_of(location) else { continue };
         if !buckets.contains(&bucket) {
             out.push(finding(
                 false,
@@ -114,7 +131,79 @@ pub async fn locations(aws: &Aws, grants: &BTreeSet<LfTarget>, buckets: &[String
     if out.is_empty() {
         out.push(finding(true, "S3", what, format!("every granted table is stored in {}", buckets.join(", ")), None));
     }
-    Ok(out)
+    out
+}
+
+/// Where a granted table lies in a location registered in hybrid access mode, Lake
+/// Formation's grants apply to the principal only once it is opted in (for the table, or
+/// all tables of its database); until then IAM alone decides. One note per database.
+pub async fn hybrid_opt_ins(
+    aws: &Aws,
+    principal_arn: &str,
+    hybrid: &[String],
+    tables: &[Stored],
+) -> Result<Vec<Finding>, Error> {
+    let under_hybrid = |location: &str| {
+        let path = crate::model::s3_location(location)?;
+        hybrid.iter().find(|arn| {
+            let registered = arn.strip_prefix("arn:aws:s3:::").or_else(|| arn.split_once(":s3:::").map(|(_, r)| r));
+            registered.and_then(|r| crate::model::s3_location(&format!("s3://{r}"))).is_some_and(|(b, p)| {
+                b == path.0 && (p.is_empty() || path.1 == p || path.1.starts_with(&format!("{p}/")))
+            })
+        })
+    };
+    let affected: Vec<(&Stored, &String)> =
+        tables.iter().filter_map(|t| under_hybrid(&t.location).map(|h| (t, h))).collect();
+    if affected.is_empty() {
+        return Ok(Vec::new());
+    }
+    let principal = aws_sdk_lakeformation::types::DataLakePrincipal::builder()
+        .data_lake_principal_identifier(principal_arn)
+        .build();
+    let pages: Vec<_> = aws
+        .lf
+        .list_lake_formation_opt_ins()
+        .principal(principal)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| classify("lakeformation:ListLakeFormationOptIns", "", e))?;
+    // (database, Some(table)) or (database, None) for all its tables.
+    let mut opted: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+    for info in pages.iter().flat_map(|p| p.lake_formation_opt_ins_info_list()) {
+        let Some(t) = info.resource().and_then(|r| r.table()) else { continue };
+        let table = if t.table_wildcard().is_some() { None } else { t.name().map(str::to_string) };
+        opted.insert((t.database_name().to_string(), table));
+    }
+    let mut missing: BTreeMap<&str, (Vec<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    for (t, location) in affected {
+        let covered =
+            opted.contains(&(t.database.clone(), None)) || opted.contains(&(t.database.clone(), Some(t.table.clone())));
+        if !covered {
+            let entry = missing.entry(&t.database).or_default();
+            entry.0.push(&t.table);
+            entry.1.insert(location);
+        }
+    }
+    Ok(missing
+        .into_iter()
+        .map(|(database, (tables, locations))| {
+            let locations: Vec<&str> = locations.into_iter().collect();
+            Finding {
+                ok: true,
+                layer: "Lake Formation",
+                what: "note".into(),
+                line: format!(
+                    "the vendor is not opted in to hybrid access mode for {database} ({}), whose data is in {}, registered in hybrid access mode: Lake Formation's grants do not apply there and IAM alone decides. To have them apply, a data lake administrator runs: aws lakeformation create-lake-formation-opt-in --principal DataLakePrincipalIdentifier={principal_arn} --resource '{{\"Table\":{{\"DatabaseName\":\"{database}\",\"TableWildcard\":{{}}}}}}'",
+                    tables.join(", "),
+                    locations.join(", ")
+                ),
+                fix: None,
+                decided_by: "Lake Formation permissions",
+            }
+        })
+        .collect())
 }
 
 /// No bucket policy denies the principal's reads (a Deny on a condition the vendor's

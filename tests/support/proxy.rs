@@ -33,6 +33,8 @@ struct Shared {
     access_denied: Vec<String>,
     /// Actions held this long before they go through.
     delays: Vec<(String, std::time::Duration)>,
+    /// Actions the proxy answers itself with this JSON body (what the emulator lacks).
+    answers: Vec<(String, String)>,
 }
 
 pub struct Proxy {
@@ -104,6 +106,14 @@ impl Proxy {
     /// Holds every call of `action` for `by` before passing it on.
     pub fn delay(&self, action: &str, by: std::time::Duration) {
         self.shared.lock().unwrap().delays.push((action.to_string(), by));
+    }
+
+    /// Answers every call of `action` with `body` (JSON, 200), in place of the emulator:
+    /// for calls it lacks or answers without a field AWS sends.
+    pub fn answer(&self, action: &str, body: Value) {
+        let mut s = self.shared.lock().unwrap();
+        s.answers.retain(|(a, _)| a != action);
+        s.answers.push((action.to_string(), body.to_string()));
     }
 
     pub fn refused(&self) -> usize {
@@ -197,6 +207,14 @@ fn serve(client: TcpStream, upstream: &str, shared: &Mutex<Shared>) -> std::io::
             _ => None,
         }
         .or_else(|| s.access_denied.contains(&action).then(|| access_denied(&action)))
+        .or_else(|| {
+            s.answers.iter().find(|(a, _)| *a == action).map(|(_, body)| {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            })
+        })
     };
     if let Some(text) = canned {
         shared.lock().unwrap().actions.push(action.clone());
