@@ -429,6 +429,7 @@ async fn status_reports_drift_as_json_and_as_an_exit_code() {
         ]
         .map(|(c, a)| (c.to_string(), a.to_string()))
     );
+    insta::assert_snapshot!("status_detached_json", run.stdout);
     let missing = &doc["deployments"][0]["resources"][2];
     assert_eq!(missing["reason"], "was detached outside lakepass; reattaching");
     assert_eq!(missing["description"], "attachment of policy secoda-glue-policy to role secoda-glue-role");

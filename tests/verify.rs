@@ -50,6 +50,9 @@ async fn a_good_provision_verifies() {
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(doc["deployments"][0]["problems"], 0);
     assert_eq!(doc["deployments"][0]["databases"], 2);
+    // The whole report, as a user reads it and as a program does.
+    insta::assert_snapshot!("good_provision", run.stdout);
+    insta::assert_snapshot!("good_provision_json", json.stdout);
 }
 
 #[tokio::test]
@@ -75,6 +78,7 @@ async fn a_revoked_grant_is_named_with_provision_as_the_fix() {
         ]
     );
     assert!(run.stdout.contains("fix: run `lakepass provision`: it grants them again"), "{}", run.stdout);
+    insta::assert_snapshot!("revoked_grant", run.stdout);
 }
 
 #[tokio::test]
@@ -311,6 +315,7 @@ async fn listed_tables_narrow_s3_to_their_locations_and_verify_proves_the_rest_u
     // verify proves the listed table readable and the other one not, decided by IAM.
     let run = w.run(&["verify"]);
     assert_eq!(run.code, 0, "{run:?}");
+    insta::assert_snapshot!("listed_tables", run.stdout);
     for line in [
         "ok      needs list the chosen tables' data: IAM allows s3:ListBucket on arn:aws:s3:::acme-lake with s3:prefix \"web/clicks/\"",
         "ok      needs read the chosen tables' data: IAM allows s3:GetObject on arn:aws:s3:::acme-lake/web/clicks/*",

@@ -83,8 +83,13 @@ pub fn render_probes(
                     continue;
                 }
                 let mut context = std::collections::BTreeMap::new();
+                // A key that renders empty is not in the request (a listing of the whole
+                // bucket carries no prefix).
                 for (key, template) in &p.context {
-                    context.insert(key.clone(), vec![ctx.text(template)?]);
+                    let value = ctx.text(template)?;
+                    if !value.is_empty() {
+                        context.insert(key.clone(), vec![value]);
+                    }
                 }
                 for r in &p.resources {
                     let resource = ctx.text(r)?;
