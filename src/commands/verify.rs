@@ -23,6 +23,9 @@ struct Report {
     deployment: String,
     principal: String,
     databases: usize,
+    /// Listed tables the principal sees (a database's tables, when not listed, are all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tables: Option<usize>,
     problems: usize,
     findings: Vec<Finding>,
 }
@@ -43,8 +46,9 @@ impl Report {
 
     /// One line, for the end of a provision as well.
     fn summary(&self) -> String {
+        let tables = self.tables.map(|n| format!(" and {n} listed table(s)")).unwrap_or_default();
         format!(
-            "{} can see {} database(s); {} problem(s) in {} check(s).",
+            "{} can see {} database(s){tables}; {} problem(s) in {} check(s).",
             self.principal,
             self.databases,
             self.problems,
@@ -220,11 +224,26 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
             iam_governed.contains(*db) || !p.catalog.held(&arn, &target).0.is_empty()
         })
         .count();
+    let listed: Vec<&LfTarget> = p
+        .desired
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Grant { principal: q, target: t @ LfTarget::Table { .. }, .. } if *q == principal => Some(t),
+            _ => None,
+        })
+        .collect();
+    let tables = (!listed.is_empty()).then(|| {
+        listed
+            .iter()
+            .filter(|t| iam_governed.contains(t.database()) || !p.catalog.held(&arn, t).0.is_empty())
+            .count()
+    });
     let problems = findings.iter().filter(|f| !f.ok).count();
     Ok(Report {
         deployment: name.to_string(),
         principal: principal.to_string(),
         databases: visible,
+        tables,
         problems,
         findings,
     })
