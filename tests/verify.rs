@@ -435,7 +435,9 @@ async fn a_data_catalog_encrypted_with_a_key_the_vendor_may_not_use_is_named() {
     let run = w.run(&["verify"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
-        run.stdout.contains(&format!("ok      see the catalog: KMS may decrypt the Data Catalog's key {key_arn}")),
+        run.stdout.contains(&format!(
+            "ok      see the catalog: KMS may use the key of the Data Catalog, {key_arn}, to decrypt"
+        )),
         "{}",
         run.stdout
     );
@@ -467,4 +469,46 @@ async fn tables_in_a_hybrid_access_location_without_the_vendor_opted_in_are_note
     w.proxy.answer("lakeformation:ListLakeFormationOptIns", opted);
     let run = w.run(&["verify"]);
     assert!(!run.stdout.contains("opted in"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_workgroup_that_encrypts_results_with_a_key_the_vendor_may_not_use_is_named() {
+    let w = World::new().await;
+    let kms = clients_kms(&w.emu.url).await;
+    let decrypt_only = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#,
+        role_arn("secoda-glue-role")
+    );
+    let key = kms.create_key().policy(decrypt_only).send().await.unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let athena = clients_athena(&w.emu.url).await;
+    use aws_sdk_athena::types::{
+        EncryptionConfiguration, EncryptionOption, ResultConfiguration, WorkGroupConfiguration,
+    };
+    let encryption = EncryptionConfiguration::builder()
+        .encryption_option(EncryptionOption::SseKms)
+        .kms_key(&key_arn)
+        .build()
+        .unwrap();
+    let results = ResultConfiguration::builder()
+        .output_location("s3://acme-athena-results/")
+        .encryption_configuration(encryption)
+        .build();
+    let config = WorkGroupConfiguration::builder().result_configuration(results).build();
+    athena.create_work_group().name("analytics").configuration(config).send().await.unwrap();
+    w.secoda(&format!("{ROLE_VALUES}athena_workgroup: analytics\n"));
+    w.run(&["provision", "--yes"]).ok();
+    let run = verify_fails(&w);
+    assert_eq!(
+        problems(&run),
+        [format!(
+            "PROBLEM query in its workgroup: KMS workgroup analytics's query results are encrypted with KMS key {key_arn}, which the vendor may not use to write and read them: every preview query fails [KMS]"
+        )]
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("add a statement to the key policy of {key_arn} allowing \"kms:GenerateDataKey\" to")),
+        "{}",
+        run.stdout
+    );
 }

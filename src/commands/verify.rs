@@ -146,14 +146,15 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
     let documents: Vec<&serde_json::Value> = policies.iter().map(|x| &x.document).collect();
     if full
         && let Some(f) =
-            services::catalog_encryption(&p.aws, &arn, &documents).await.map_err(|e| e.for_caller(&p.caller))?
+            verify::keys::catalog_encryption(&p.aws, &arn, &documents).await.map_err(|e| e.for_caller(&p.caller))?
     {
         findings.push(f);
     }
     if let Some(a) = stack.verify.athena.as_ref().filter(|_| full) {
         let workgroup = render_value(stack, &p.values, &p.facts, &a.workgroup, false)?.remove(0);
         let results = render_value(stack, &p.values, &p.facts, &a.results_bucket, false)?.remove(0);
-        findings.push(services::athena(&p.aws, &workgroup, &results).await.map_err(|e| e.for_caller(&p.caller))?);
+        let athena = services::athena(&p.aws, &workgroup, &results, &arn, &documents).await;
+        findings.extend(athena.map_err(|e| e.for_caller(&p.caller))?);
     }
     if let Some(expr) = stack.verify.data_buckets.as_ref().filter(|_| full) {
         let buckets = render_value(stack, &p.values, &p.facts, expr, true)?;
@@ -173,7 +174,7 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
         );
         findings.extend(services::bucket_policies(&p.aws, &arn, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
         findings.extend(
-            services::encryption(&p.aws, &arn, &buckets, &documents).await.map_err(|e| e.for_caller(&p.caller))?,
+            verify::keys::encryption(&p.aws, &arn, &buckets, &documents).await.map_err(|e| e.for_caller(&p.caller))?,
         );
     }
     // The grants the deployment makes, in place.
@@ -233,10 +234,7 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
         })
         .collect();
     let tables = (!listed.is_empty()).then(|| {
-        listed
-            .iter()
-            .filter(|t| iam_governed.contains(t.database()) || !p.catalog.held(&arn, t).0.is_empty())
-            .count()
+        listed.iter().filter(|t| iam_governed.contains(t.database()) || !p.catalog.held(&arn, t).0.is_empty()).count()
     });
     let problems = findings.iter().filter(|f| !f.ok).count();
     Ok(Report {

@@ -8,6 +8,7 @@
 //! (`IAM_ALLOWED_PRINCIPALS`).
 
 pub mod evaluate;
+pub mod keys;
 pub mod services;
 
 use crate::aws::{Aws, classify};

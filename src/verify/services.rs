@@ -11,14 +11,20 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn finding(ok: bool, layer: &'static str, what: &str, line: String, fix: Option<String>) -> Finding {
+pub(super) fn finding(ok: bool, layer: &'static str, what: &str, line: String, fix: Option<String>) -> Finding {
     Finding { ok, layer, what: what.into(), line, fix, decided_by: layer }
 }
 
-/// The workgroup exists, and where it enforces its result location, that lies in the
-/// results bucket.
-pub async fn athena(aws: &Aws, workgroup: &str, results_bucket: &str) -> Result<Finding, Error> {
-    let what = "query in its workgroup";
+/// The workgroup exists, where it enforces its result location that lies in the results
+/// bucket, and where it encrypts results with a customer managed KMS key the vendor may
+/// use it.
+pub async fn athena(
+    aws: &Aws,
+    workgroup: &str,
+    results_bucket: &str,
+    principal_arn: &str,
+    policies: &[&Value],
+) -> Result<Vec<Finding>, Error> {
     let got = aws.athena.get_work_group().work_group(workgroup).send().await;
     let group = match got {
         Ok(out) => out.work_group().cloned(),
@@ -26,21 +32,40 @@ pub async fn athena(aws: &Aws, workgroup: &str, results_bucket: &str) -> Result<
         Err(e) => return Err(classify("athena:GetWorkGroup", "", e)),
     };
     let Some(group) = group else {
-        return Ok(finding(
+        return Ok(vec![finding(
             false,
             "Athena",
-            what,
+            "query in its workgroup",
             format!("workgroup {workgroup} does not exist"),
             Some(format!(
                 "create it (`aws athena create-work-group --name {workgroup}`), or set the deployment's workgroup to an existing one (`aws athena list-work-groups`)"
             )),
-        ));
+        )]);
     };
+    let mut out = vec![workgroup_location(&group, workgroup, results_bucket)];
+    let encryption =
+        group.configuration().and_then(|c| c.result_configuration()).and_then(|r| r.encryption_configuration());
+    if let Some(e) = encryption
+        && matches!(
+            e.encryption_option(),
+            aws_sdk_athena::types::EncryptionOption::SseKms | aws_sdk_athena::types::EncryptionOption::CseKms
+        )
+        && let Some(key) = e.kms_key()
+        && let Some(f) = super::keys::results_encryption(aws, workgroup, key, principal_arn, policies).await?
+    {
+        out.push(f);
+    }
+    Ok(out)
+}
+
+/// Where the workgroup enforces its result location, that lies in the results bucket.
+fn workgroup_location(group: &aws_sdk_athena::types::WorkGroup, workgroup: &str, results_bucket: &str) -> Finding {
+    let what = "query in its workgroup";
     let config = group.configuration();
     let enforced = config.and_then(|c| c.enforce_work_group_configuration()).unwrap_or(false);
     let location = config.and_then(|c| c.result_configuration()).and_then(|r| r.output_location());
     let bucket = location.and_then(crate::model::bucket_of);
-    Ok(match (enforced, location, bucket) {
+    match (enforced, location, bucket) {
         (true, Some(loc), Some(b)) if b != results_bucket => finding(
             false,
             "Athena",
@@ -57,7 +82,7 @@ pub async fn athena(aws: &Aws, workgroup: &str, results_bucket: &str) -> Result<
             format!("workgroup {workgroup} exists and its results go to {results_bucket}"),
             None,
         ),
-    })
+    }
 }
 
 /// A granted table: database, name and storage location ("" where it has none).
@@ -225,142 +250,6 @@ pub async fn bucket_policies(aws: &Aws, principal_arn: &str, buckets: &[String])
     Ok(out)
 }
 
-/// Each bucket encrypted with a customer managed KMS key lets the principal decrypt:
-/// the key policy allows it directly, or delegates to IAM (the account root) and an
-/// attached policy allows `kms:Decrypt` on the key.
-pub async fn encryption(
-    aws: &Aws,
-    principal_arn: &str,
-    buckets: &[String],
-    policies: &[&Value],
-) -> Result<Vec<Finding>, Error> {
-    let s3 = aws.s3(None);
-    let mut out = Vec::new();
-    for bucket in buckets {
-        let got = match s3.get_bucket_encryption().bucket(bucket).send().await {
-            Ok(got) => got,
-            Err(e) if matches!(e.code(), Some("ServerSideEncryptionConfigurationNotFoundError" | "NoSuchBucket")) => {
-                continue;
-            }
-            Err(e) => return Err(classify("s3:GetBucketEncryption", "", e)),
-        };
-        let key = got
-            .server_side_encryption_configuration()
-            .map(|c| c.rules())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|r| r.apply_server_side_encryption_by_default())
-            .find_map(|d| d.kms_master_key_id().map(str::to_string));
-        let Some(key) = key else { continue };
-        let Some((key_arn, key_policy)) = customer_key(aws, &key).await? else { continue };
-        let encrypted = Encrypted { what: "decrypt the data", thing: format!("bucket {bucket}"), hides: "" };
-        out.push(decrypt_finding(&encrypted, &key_arn, &key_policy, principal_arn, policies));
-    }
-    Ok(out)
-}
-
-/// Where the Glue Data Catalog is encrypted with a customer managed KMS key that the
-/// caller's requests decrypt with (`SSE-KMS`; with a service role, Glue decrypts), the
-/// principal may decrypt with it: otherwise Glue hides every table from it.
-pub async fn catalog_encryption(aws: &Aws, principal_arn: &str, policies: &[&Value]) -> Result<Option<Finding>, Error> {
-    let got = aws
-        .glue
-        .get_data_catalog_encryption_settings()
-        .send()
-        .await
-        .map_err(|e| classify("glue:GetDataCatalogEncryptionSettings", "", e))?;
-    let at_rest = got.data_catalog_encryption_settings().and_then(|s| s.encryption_at_rest());
-    let Some(at_rest) = at_rest else { return Ok(None) };
-    if at_rest.catalog_encryption_mode() != &aws_sdk_glue::types::CatalogEncryptionMode::Ssekms {
-        return Ok(None);
-    }
-    // No key named: Glue uses the AWS managed key aws/glue, which any principal of the
-    // account may use through Glue.
-    let Some(key) = at_rest.sse_aws_kms_key_id() else { return Ok(None) };
-    let Some((key_arn, key_policy)) = customer_key(aws, key).await? else { return Ok(None) };
-    let encrypted = Encrypted {
-        what: "see the catalog",
-        thing: "the Data Catalog".into(),
-        hides: ": Glue hides every database and table from it",
-    };
-    Ok(Some(decrypt_finding(&encrypted, &key_arn, &key_policy, principal_arn, policies)))
-}
-
-/// A customer managed key's ARN and key policy; None for an AWS managed key (whose
-/// policy lets the account's principals use it through the service).
-async fn customer_key(aws: &Aws, key: &str) -> Result<Option<(String, Value)>, Error> {
-    let described = aws.kms.describe_key().key_id(key).send().await.map_err(|e| classify("kms:DescribeKey", "", e))?;
-    let Some(meta) = described.key_metadata() else { return Ok(None) };
-    if meta.key_manager() == Some(&aws_sdk_kms::types::KeyManagerType::Aws) {
-        return Ok(None);
-    }
-    let key_arn = meta.arn().unwrap_or(key).to_string();
-    let policy = aws
-        .kms
-        .get_key_policy()
-        .key_id(&key_arn)
-        .policy_name("default")
-        .send()
-        .await
-        .map_err(|e| classify("kms:GetKeyPolicy", "", e))?;
-    let key_policy: Value = serde_json::from_str(policy.policy().unwrap_or("{}")).unwrap_or(Value::Null);
-    Ok(Some((key_arn, key_policy)))
-}
-
-/// What a key encrypts, for the finding: its check, the thing, and what failing means.
-struct Encrypted {
-    what: &'static str,
-    thing: String,
-    hides: &'static str,
-}
-
-/// Whether the key policy and the principal's IAM policies together allow decrypting.
-fn decrypt_finding(e: &Encrypted, key_arn: &str, key_policy: &Value, principal_arn: &str, iam: &[&Value]) -> Finding {
-    let (what, thing, hides) = (e.what, &e.thing, e.hides);
-    let account = principal_arn.split(':').nth(4).unwrap_or_default();
-    let context = BTreeMap::new();
-    let request = Request { action: "kms:Decrypt", resource: key_arn, context: &context };
-    // The key policy's statements for the principal itself, and for the account (which
-    // hands the decision to IAM).
-    let root = format!("arn:aws:iam::{account}:root");
-    let for_whom = |exactly: &dyn Fn(&str) -> bool| {
-        let statements: Vec<Value> = key_policy["Statement"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| principals(&s["Principal"]).iter().any(|p| exactly(p)))
-            .collect();
-        serde_json::json!({ "Statement": statements })
-    };
-    let direct = evaluate::evaluate(&[&for_whom(&|p| p == "*" || p == principal_arn)], &request);
-    let delegated = evaluate::evaluate(&[&for_whom(&|p| p == root || p == account)], &request) == Decision::Allowed
-        && evaluate::evaluate(iam, &request) == Decision::Allowed;
-    if direct == Decision::ExplicitDeny {
-        return finding(
-            false,
-            "KMS",
-            what,
-            format!(
-                "{thing} is encrypted with KMS key {key_arn}, whose key policy denies the vendor kms:Decrypt{hides}"
-            ),
-            Some("remove that Deny from the key policy, or exempt the vendor's principal from it".into()),
-        );
-    }
-    if direct == Decision::Allowed || delegated {
-        return finding(true, "KMS", what, format!("may decrypt {thing}'s key {key_arn}"), None);
-    }
-    finding(
-        false,
-        "KMS",
-        what,
-        format!("{thing} is encrypted with KMS key {key_arn}, which the vendor may not use to decrypt{hides}"),
-        Some(format!(
-            "add a statement to the key policy of {key_arn} allowing \"kms:Decrypt\" to {principal_arn} (`aws kms get-key-policy` / `put-key-policy`)"
-        )),
-    )
-}
-
 /// A finding when the bucket policy denies (or may deny) the principal `s3:GetObject`.
 fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str) -> Option<Finding> {
     let object = format!("arn:aws:s3:::{bucket}/x");
@@ -395,19 +284,6 @@ fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str) -> Option<Fi
     ))
 }
 
-/// The AWS principals a statement's `Principal` names ("*" for everyone).
-fn principals(principal: &Value) -> Vec<String> {
-    match principal {
-        Value::String(s) => vec![s.clone()],
-        Value::Object(m) => match m.get("AWS") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
-}
-
 /// Whether a statement's `Principal` covers `arn` ("*", {"AWS": "*"}, or the ARN, or its
 /// account's root).
 fn names(principal: &Value, arn: &str) -> bool {
@@ -430,29 +306,6 @@ mod tests {
     use serde_json::json;
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/secoda-glue-role";
-
-    #[test]
-    fn a_key_policy_must_name_the_vendor_or_hand_the_decision_to_iam() {
-        let key = "arn:aws:kms:us-east-1:123456789012:key/k1";
-        let admins_only = json!({"Statement": [{"Effect": "Allow",
-            "Principal": {"AWS": "arn:aws:iam::123456789012:role/admin"}, "Action": "kms:*", "Resource": "*"}]});
-        let bucket = Encrypted { what: "decrypt the data", thing: "bucket acme-lake".into(), hides: "" };
-        let f = decrypt_finding(&bucket, key, &admins_only, ROLE, &[]);
-        assert_eq!(
-            f.line,
-            "bucket acme-lake is encrypted with KMS key arn:aws:kms:us-east-1:123456789012:key/k1, which the vendor may not use to decrypt"
-        );
-        assert!(!f.ok);
-        let names_vendor = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE},
-            "Action": ["kms:Decrypt"], "Resource": "*"}]});
-        assert!(decrypt_finding(&bucket, key, &names_vendor, ROLE, &[]).ok);
-        // The account root delegates to IAM, which must then allow it.
-        let delegates = json!({"Statement": [{"Effect": "Allow",
-            "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}]});
-        assert!(!decrypt_finding(&bucket, key, &delegates, ROLE, &[]).ok);
-        let iam = json!({"Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}]});
-        assert!(decrypt_finding(&bucket, key, &delegates, ROLE, &[&iam]).ok);
-    }
 
     #[test]
     fn a_vpc_endpoint_deny_is_named_and_an_exemption_clears_it() {
