@@ -155,6 +155,8 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
         let results = render_value(stack, &p.values, &p.facts, &a.results_bucket, false)?.remove(0);
         let athena = services::athena(&p.aws, &workgroup, &results, &arn, &documents).await;
         findings.extend(athena.map_err(|e| e.for_caller(&p.caller))?);
+        let writes = services::bucket_policies(&p.aws, &arn, &[results], &services::WRITE_RESULTS).await;
+        findings.extend(writes.map_err(|e| e.for_caller(&p.caller))?);
     }
     if let Some(expr) = stack.verify.data_buckets.as_ref().filter(|_| full) {
         let buckets = render_value(stack, &p.values, &p.facts, expr, true)?;
@@ -172,7 +174,11 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
         findings.extend(
             services::hybrid_opt_ins(&p.aws, &arn, hybrid, &tables).await.map_err(|e| e.for_caller(&p.caller))?,
         );
-        findings.extend(services::bucket_policies(&p.aws, &arn, &buckets).await.map_err(|e| e.for_caller(&p.caller))?);
+        findings.extend(
+            services::bucket_policies(&p.aws, &arn, &buckets, &services::READ)
+                .await
+                .map_err(|e| e.for_caller(&p.caller))?,
+        );
         findings.extend(
             verify::keys::encryption(&p.aws, &arn, &buckets, &documents).await.map_err(|e| e.for_caller(&p.caller))?,
         );

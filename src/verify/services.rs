@@ -231,9 +231,26 @@ pub async fn hybrid_opt_ins(
         .collect())
 }
 
-/// No bucket policy denies the principal's reads (a Deny on a condition the vendor's
-/// requests cannot meet, such as a VPC endpoint, counts).
-pub async fn bucket_policies(aws: &Aws, principal_arn: &str, buckets: &[String]) -> Result<Vec<Finding>, Error> {
+/// What a bucket is checked for: the action the vendor makes on its objects, and the
+/// check's name in the report.
+pub struct BucketUse {
+    pub action: &'static str,
+    pub what: &'static str,
+}
+
+/// The data buckets are read.
+pub const READ: BucketUse = BucketUse { action: "s3:GetObject", what: "read the data in each bucket" };
+/// Athena writes the query results.
+pub const WRITE_RESULTS: BucketUse = BucketUse { action: "s3:PutObject", what: "query in its workgroup" };
+
+/// No bucket policy denies the principal `usage` of the objects (a Deny on a condition the
+/// vendor's requests cannot meet, such as a VPC endpoint, counts).
+pub async fn bucket_policies(
+    aws: &Aws,
+    principal_arn: &str,
+    buckets: &[String],
+    usage: &BucketUse,
+) -> Result<Vec<Finding>, Error> {
     let s3 = aws.s3(None);
     let mut out = Vec::new();
     for bucket in buckets {
@@ -243,15 +260,16 @@ pub async fn bucket_policies(aws: &Aws, principal_arn: &str, buckets: &[String])
             Err(e) => return Err(classify("s3:GetBucketPolicy", "", e)),
         };
         let policy: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if let Some(f) = bucket_denies(&policy, principal_arn, bucket) {
+        if let Some(f) = bucket_denies(&policy, principal_arn, bucket, usage) {
             out.push(f);
         }
     }
     Ok(out)
 }
 
-/// A finding when the bucket policy denies (or may deny) the principal `s3:GetObject`.
-fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str) -> Option<Finding> {
+/// A finding when the bucket policy denies (or may deny) the principal the use.
+fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str, usage: &BucketUse) -> Option<Finding> {
+    let action = usage.action;
     let object = format!("arn:aws:s3:::{bucket}/x");
     let context = BTreeMap::from([("aws:PrincipalArn".to_string(), vec![principal_arn.to_string()])]);
     // Only the Deny statements that name the principal (or everyone) matter here.
@@ -263,12 +281,12 @@ fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str) -> Option<Fi
         .filter(|s| s["Effect"] == "Deny" && names(&s["Principal"], principal_arn))
         .collect();
     let doc = serde_json::json!({ "Statement": statements });
-    let request = Request { action: "s3:GetObject", resource: &object, context: &context };
+    let request = Request { action, resource: &object, context: &context };
     let line = match evaluate::evaluate(&[&doc], &request) {
-        Decision::ExplicitDeny => format!("the bucket policy of {bucket} denies s3:GetObject to the vendor"),
+        Decision::ExplicitDeny => format!("the bucket policy of {bucket} denies {action} to the vendor"),
         Decision::CannotDecide(why) => {
             format!(
-                "the bucket policy of {bucket} may deny s3:GetObject to the vendor: a Deny applies under {why}, which requests from outside your network meet"
+                "the bucket policy of {bucket} may deny {action} to the vendor: a Deny applies under {why}, which requests from outside your network meet"
             )
         }
         _ => return None,
@@ -276,7 +294,7 @@ fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str) -> Option<Fi
     Some(finding(
         false,
         "S3",
-        "read the data in each bucket",
+        usage.what,
         line,
         Some(format!(
             "exempt the vendor's principal from that Deny, e.g. add \"StringNotEquals\": {{\"aws:PrincipalArn\": \"{principal_arn}\"}} to its condition"
@@ -312,15 +330,22 @@ mod tests {
         let vpce = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": ["arn:aws:s3:::acme-lake", "arn:aws:s3:::acme-lake/*"],
             "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b"}}}]});
-        let f = bucket_denies(&vpce, ROLE, "acme-lake").expect("a problem");
+        let f = bucket_denies(&vpce, ROLE, "acme-lake", &READ).expect("a problem");
         assert!(f.line.contains("a Deny applies under condition StringNotEquals on aws:SourceVpce"), "{}", f.line);
         assert!(f.fix.unwrap().contains(ROLE));
         let exempt = json!({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
             "Resource": "arn:aws:s3:::acme-lake/*",
             "Condition": {"StringNotEquals": {"aws:PrincipalArn": ROLE}}}]});
-        assert!(bucket_denies(&exempt, ROLE, "acme-lake").is_none());
+        assert!(bucket_denies(&exempt, ROLE, "acme-lake", &READ).is_none());
         let others = json!({"Statement": {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::1:role/x"},
             "Action": "s3:GetObject", "Resource": "*"}});
-        assert!(bucket_denies(&others, ROLE, "acme-lake").is_none());
+        assert!(bucket_denies(&others, ROLE, "acme-lake", &READ).is_none());
+        // Writing results: a Deny on PutObject is what matters there.
+        let no_writes = json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::results/*"}});
+        assert!(bucket_denies(&no_writes, ROLE, "results", &READ).is_none());
+        let f = bucket_denies(&no_writes, ROLE, "results", &WRITE_RESULTS).expect("a problem");
+        assert_eq!(f.line, "the bucket policy of results denies s3:PutObject to the vendor");
+        assert_eq!(f.what, "query in its workgroup");
     }
 }
