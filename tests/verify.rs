@@ -139,7 +139,13 @@ async fn iam_s_simulator_decides_where_it_answers() {
         "s3:GetObject",
         "athena:GetQueryResults",
     ]);
+    w.proxy.clear();
     let run = verify_fails(&w);
+    // Resources that need the same actions share a simulation: both chosen databases in
+    // one call, not one each.
+    let asked = w.proxy.actions().iter().filter(|a| *a == "iam:SimulatePrincipalPolicy").count();
+    // 8 resources (3 databases, the bucket, its objects, the workgroup, the results' objects, `*`).
+    assert_eq!(asked, 7, "{:?}", w.proxy.actions());
     assert_eq!(
         problems(&run),
         [

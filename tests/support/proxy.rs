@@ -302,12 +302,26 @@ fn simulation(body: &[u8], allowed: &dyn Fn(&String) -> bool) -> String {
         form.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect()
     };
     let resources = values("ResourceArns.member.");
-    let resource = resources.first().cloned().unwrap_or_else(|| "*".into());
+    // One resource (or none, `*`): the result names it. Several: as IAM answers, one
+    // result per action, with a result per resource inside.
+    let resource = match resources.as_slice() {
+        [one] => one.clone(),
+        _ => "*".into(),
+    };
     let members: String = values("ActionNames.member.")
         .iter()
         .map(|a| {
             let decision = if allowed(a) { "allowed" } else { "implicitDeny" };
-            format!("<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{resource}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/><MissingContextValues/></member>")
+            let per_resource: String = if resources.len() > 1 {
+                let each: String = resources
+                    .iter()
+                    .map(|r| format!("<member><EvalResourceName>{r}</EvalResourceName><EvalResourceDecision>{decision}</EvalResourceDecision><MatchedStatements/><MissingContextValues/></member>"))
+                    .collect();
+                format!("<ResourceSpecificResults>{each}</ResourceSpecificResults>")
+            } else {
+                String::new()
+            };
+            format!("<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{resource}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/><MissingContextValues/>{per_resource}</member>")
         })
         .collect();
     let body = format!(
