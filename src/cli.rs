@@ -8,7 +8,7 @@ use std::path::PathBuf;
     name = "lakepass",
     version,
     about = "Least-privilege AWS Glue Data Catalog access for data tools: planned, applied, torn down cleanly",
-    after_help = "Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes planned (--detailed-exitcode)."
+    after_help = "Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes planned or drift found (--detailed-exitcode), 3 a verification check failed (verify)."
 )]
 pub struct Cli {
     /// The project config.
@@ -52,8 +52,8 @@ pub enum Command {
     RotateKey(RotateKeyArgs),
     /// Show, per deployment, what exists, what drifted and what is missing.
     Status(StatusArgs),
-    /// Prove the vendor can make every call it needs and none it must not (IAM and Lake
-    /// Formation); exit 3 when a check fails.
+    /// Prove the vendor can make every call it needs and none it must not (IAM, Lake
+    /// Formation, S3, KMS, Athena); exit 3 when a check fails.
     Verify(VerifyArgs),
     /// List the stacks lakepass ships.
     Stacks,
