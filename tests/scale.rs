@@ -221,3 +221,60 @@ async fn every_database_with_a_table_list_grants_just_the_listed_tables_there() 
     assert!(!held.contains(&"table/sales/*".to_string()), "{held:?}");
     assert!(held.contains(&"table/finance/*".to_string()), "{held:?}");
 }
+
+/// Creates `n` tables in a new database `db`, each stored under its own prefix of the data
+/// bucket.
+async fn tables_with_locations(w: &World, db: &str, n: usize) -> Vec<String> {
+    use aws_sdk_glue::types::{DatabaseInput, StorageDescriptor, TableInput};
+    use futures_util::{StreamExt, TryStreamExt};
+    w.aws
+        .glue
+        .create_database()
+        .database_input(DatabaseInput::builder().name(db).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<String> = (0..n).map(|i| format!("events_{i:04}")).collect();
+    let creates = names.iter().map(|t| {
+        let sd = StorageDescriptor::builder().location(format!("s3://acme-lake/{db}/{t}/")).build();
+        let input = TableInput::builder().name(t).storage_descriptor(sd).build().unwrap();
+        let glue = w.aws.glue.clone();
+        async move { glue.create_table().database_name(db).table_input(input).send().await.map(|_| ()) }
+    });
+    futures_util::stream::iter(creates).buffer_unordered(16).try_collect::<Vec<()>>().await.unwrap();
+    names
+}
+
+#[tokio::test]
+async fn listed_tables_narrow_s3_while_it_fits_and_past_the_quota_are_not_even_read() {
+    let w = World::new().await;
+    let tables = tables_with_locations(&w, "web", 60).await;
+    // 60 listed tables: each gets its own prefix in S3, spread over policies with its database.
+    deployment(&w, &format!("[web]\n      tables: {{web: [{}]}}", tables.join(", ")));
+    w.run(&["provision", "--yes"]).ok();
+    let docs = w.attached_documents("secoda-glue-role").await;
+    let allowed = resources(&docs, "Allow");
+    for t in &tables {
+        assert!(allowed.contains(&format!("arn:aws:s3:::acme-lake/web/{t}/*")), "{t}");
+    }
+    assert!(!allowed.contains(&"arn:aws:s3:::acme-lake/*".to_string()));
+    assert_eq!(w.run(&["verify"]).code, 0);
+
+    // With room for one policy only, 120 listed tables could never be narrowed: the plan
+    // says so, and a run that changes nothing does not read the tables' locations.
+    let more = tables_with_locations(&w, "app", 120).await;
+    w.config(&format!(
+        "deployments:\n  secoda:\n    stack: secoda-glue\n    region: us-east-1\n    managed_policy_quota: 1\n    values:\n      access: role\n      external_id: sec-7f3a9c21e4b8\n      glue_buckets: [acme-lake]\n      athena_output_bucket: acme-athena-results\n      databases: [app]\n      tables: {{app: [{}]}}\n",
+        more.join(", ")
+    ));
+    let run = w.run(&["provision", "--yes"]).ok();
+    assert!(
+        run.stdout.contains("S3 reads: the whole data buckets, because narrowing them to the locations of 120 listed tables cannot fit the 1 managed policies IAM allows"),
+        "{}",
+        run.stdout
+    );
+    w.proxy.clear();
+    let again = w.run(&["provision", "--plan"]).ok();
+    assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
+    assert!(!w.proxy.actions().iter().any(|a| a == "glue:GetTables"), "{:?}", w.proxy.actions());
+}

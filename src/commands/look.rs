@@ -68,15 +68,22 @@ pub(crate) async fn look(
             None => Ok(None),
         }
     };
-    // The tables whose locations scope the data access, as far as the values name them.
-    let data_tables = values.map(|v| crate::render::data_databases(&loaded.stack, v)).unwrap_or_default();
+    // The tables whose locations scope the data access, as far as the values name them;
+    // none for a teardown, or where more are listed than the policies could ever hold.
+    let quota = loaded.deployment.managed_policy_quota.unwrap_or(crate::plan::DEFAULT_POLICY_QUOTA);
+    let data_tables = |v: &Values| {
+        let (databases, listed) = crate::render::data_databases(&loaded.stack, v);
+        let skip = teardown || crate::render::data::too_many(listed, quota);
+        (if skip { BTreeSet::new() } else { databases }, listed, skip)
+    };
+    let early_data = values.map(|v| data_tables(v).0).unwrap_or_default();
     // The first failure ends the round (an unreachable endpoint must not wait for every
     // read's retries); a read refused before STS answered names the caller once it has.
     let round = tokio::try_join!(
         async { aws.whoami().await.map_err(|e| (e, true)) },
         async {
             let (mut catalog, tables) =
-                tokio::try_join!(observe::read_catalog(aws), observe::table_list(aws, &data_tables))
+                tokio::try_join!(observe::read_catalog(aws), observe::table_list(aws, &early_data))
                     .map_err(|e| (e, false))?;
             catalog.tables.extend(tables);
             Ok(catalog)
@@ -112,7 +119,7 @@ pub(crate) async fn look(
             .collect(),
         field: format!("deployments.{}.iam_scope", loaded.name),
         tables: None,
-        policy_quota: Some(loaded.deployment.managed_policy_quota.unwrap_or(crate::plan::DEFAULT_POLICY_QUOTA)),
+        policy_quota: Some(quota),
     };
     let all: BTreeSet<String> = catalog.databases.keys().cloned().collect();
     let (candidates, scope_note, data_note) = match values {
@@ -121,14 +128,21 @@ pub(crate) async fn look(
             let v = expand_all_databases(&loaded.stack, v, Some(&all));
             let v = validate_values(&loaded.stack, &v, &format!("deployments.{}.values", loaded.name))?;
             // Tables "*" brought in, not read in round one.
-            let unread: BTreeSet<String> = crate::render::data_databases(&loaded.stack, &v)
+            let (databases, listed, skip) = data_tables(&v);
+            let unread: BTreeSet<String> = databases
                 .into_iter()
                 .filter(|db| catalog.databases.contains_key(db) && !catalog.tables.contains_key(db))
                 .collect();
             observe::read_tables(aws, &mut catalog, &unread).await.map_err(|e| e.for_caller(&caller))?;
-            let scope = ScopeInput { tables: Some(catalog.tables.clone()), ..scope };
+            let tables = (!skip).then(|| catalog.tables.clone());
+            let scope = ScopeInput { tables, ..scope };
             let r = render_scoped(&loaded.stack, &v, &facts, &loaded.name, &scope)?;
-            (r.resources, r.scope, r.data_note)
+            let data_note = r.data_note.or_else(|| {
+                (skip && !teardown && listed > 0).then(|| format!(
+                    "S3 reads: the whole data buckets, because narrowing them to the locations of {listed} listed tables cannot fit the {quota} managed policies IAM allows per role or user; the listed tables narrow the catalog and Lake Formation, not S3. Keep the listed tables under fewer shared prefixes, or list fewer."
+                ))
+            });
+            (r.resources, r.scope, data_note)
         }
         None => (Vec::new(), None, None),
     };

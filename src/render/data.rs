@@ -101,6 +101,16 @@ pub fn data_scope(
     Ok(DataScope::Tables { paths, hidden })
 }
 
+/// Characters a listed table adds at the least when narrowed, per resource: its catalog
+/// ARN and its data's object ARN (each quoted), with the shortest names.
+const LEAST_PER_TABLE: usize = 60;
+
+/// Whether narrowing to `listed` tables cannot fit `quota` managed policies, so that
+/// their locations need not even be read.
+pub fn too_many(listed: usize, quota: usize) -> bool {
+    listed * LEAST_PER_TABLE > quota * crate::policy::MANAGED_POLICY_LIMIT
+}
+
 /// `s3://bucket/prefix`, or `s3://bucket` for the whole bucket.
 pub fn uri((bucket, prefix): &Path) -> String {
     if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") }
@@ -220,6 +230,13 @@ mod tests {
             "does not include bucket elsewhere, where listed table sales.orders is stored (s3://elsewhere/orders/)"
         );
         assert_eq!(fix, "add elsewhere to values.glue_buckets, or remove orders from the tables listed for sales");
+    }
+
+    #[test]
+    fn past_what_ten_policies_could_hold_the_locations_are_not_read() {
+        assert!(!too_many(1_000, 10));
+        assert!(too_many(5_000, 10));
+        assert!(!too_many(5_000, 50));
     }
 
     #[test]

@@ -517,20 +517,26 @@ pub fn data_access(
     data_of_active(&ctx, &active, Some(tables), deployment)
 }
 
-/// The databases whose tables a `data:` statement lists, whose locations render needs:
-/// known from the values alone, so they can be read with the first round of calls.
-pub fn data_databases(stack: &Stack, values: &Values) -> BTreeSet<String> {
+/// The databases whose tables a `data:` statement lists (whose locations render needs),
+/// and how many tables are listed: known from the values alone, so they can be read with
+/// the first round of calls.
+pub fn data_databases(stack: &Stack, values: &Values) -> (BTreeSet<String>, usize) {
     let ctx = Ctx { env: environment(), vars: JValue::from_serialize(values), stack: &stack.name };
     let mut out = BTreeSet::new();
+    let mut listed = BTreeSet::new();
     for t in &stack.resources {
         let ResourceTemplate::Policy { statements, .. } = t else { continue };
         for d in statements.iter().filter_map(|s| s.data.as_ref()) {
-            if let Ok(chosen) = ctx.databases(&d.databases, d.tables.as_deref()) {
-                out.extend(chosen.into_iter().filter(|(_, listed)| listed.is_some()).map(|(db, _)| db));
+            let Ok(chosen) = ctx.databases(&d.databases, d.tables.as_deref()) else { continue };
+            for (db, tables) in chosen {
+                if let Some(tables) = tables {
+                    listed.extend(tables.into_iter().map(|t| (db.clone(), t)));
+                    out.insert(db);
+                }
             }
         }
     }
-    out
+    (out, listed.len())
 }
 
 /// A policy's statements: templated resources as they are; a `catalog:` statement's
