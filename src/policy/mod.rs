@@ -3,6 +3,8 @@
 //! IAM hands documents back URL-encoded, reorders nothing reliably and turns one-element
 //! lists into strings at will, so documents are only ever compared after [`normalize`].
 
+pub mod actions;
+
 use serde_json::{Map, Value, json};
 
 /// IAM's limit for a customer managed policy, in characters without whitespace.

@@ -234,6 +234,15 @@ fn render_once(
 
     // Policies first: how they are cut decides what gets attached.
     let (statements, note) = choose_scope(&ctx, facts, &active, scope, &vars, deployment)?;
+    // Every action must take one of its statement's resources, or the statement grants
+    // nothing while it looks as if it did.
+    for s in statements.iter().flat_map(|(_, stmts)| stmts) {
+        let resources: Vec<&str> =
+            s.fixed.iter().chain(s.groups.iter().flat_map(|(_, rs)| rs)).map(String::as_str).collect();
+        if let Some(p) = crate::policy::actions::problems(&s.actions, &resources).into_iter().next() {
+            return Err(ctx.fail(&format!("statement {}", s.sid), p));
+        }
+    }
     let (data_note, narrowed) = match data_of_active(&ctx, &active, scope.tables.as_ref(), deployment)? {
         Some(DataScope::Buckets { note, .. }) => (note, false),
         Some(DataScope::Tables { .. }) => (None, true),

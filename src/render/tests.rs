@@ -297,6 +297,47 @@ mod dbt_tests {
         validate_values(&stack, raw.as_object().unwrap(), "values")
     }
 
+    #[test]
+    fn every_statement_of_every_shipped_stack_gives_its_actions_resources_they_take() {
+        // Every branch: a role, a user, and dbt with a client principal.
+        let rendered = [
+            super::secoda(json!({"tables": {"sales": ["orders"]}})),
+            super::secoda(json!({"access": "user"})),
+            dbt(json!({"client_principal": "arn:aws:iam::123456789012:role/analyst"})),
+        ];
+        for rs in &rendered {
+            for r in rs {
+                let Resource::Policy { name, document, .. } = r else { continue };
+                for s in document["Statement"].as_array().unwrap() {
+                    let actions: Vec<String> =
+                        s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+                    let resources: Vec<&str> =
+                        s["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+                    let found = crate::policy::actions::problems(&actions, &resources);
+                    assert!(found.is_empty(), "{name} {}: {found:?}", s["Sid"]);
+                    // And the table knows every action, so the check covers them all.
+                    for a in &actions {
+                        assert!(crate::policy::actions::takes(a).is_some(), "{a} is missing from policy::actions");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_stack_that_gives_an_action_no_resource_it_takes_is_refused() {
+        let text = include_str!("../../stacks/dbt-glue.yaml").replace(
+            "      - sid: InteractiveSessionsList\n        actions: [glue:ListSessions]\n        resources: [\"*\"]\n",
+            "",
+        );
+        let text = text
+            .replace("          - glue:GetSession\n", "          - glue:GetSession\n          - glue:ListSessions\n");
+        let stack = Stack::parse(&text, "dbt-glue.yaml").unwrap();
+        let values = values(json!({"client_principal": "arn:aws:iam::123456789012:role/analyst"})).unwrap();
+        let err = render(&stack, &values, &facts(), "dbt").unwrap_err().to_string();
+        assert!(err.contains("statement InteractiveSessions: glue:ListSessions accepts only \"*\""), "{err}");
+    }
+
     fn dbt(extra: Value) -> Vec<Resource> {
         let stack = Stack::shipped("dbt-glue").unwrap();
         render(&stack, &values(extra).unwrap(), &facts(), "dbt").unwrap()
