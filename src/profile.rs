@@ -198,6 +198,125 @@ fn block_end(lines: &[&str], start: usize, to: usize) -> usize {
     end
 }
 
+/// What removing a deployment's target from a profiles file finds, or did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removed {
+    /// No file, no such profile, or no such target.
+    Absent,
+    /// The target carries no lakepass marker of this deployment: someone else's.
+    NotOurs,
+    /// lakepass wrote it, but it was edited since.
+    Edited,
+    /// Removed (the whole profile where lakepass made it and nothing else was in it);
+    /// the backup of the previous file, or None where the file held nothing else and is
+    /// gone, as it was before lakepass wrote it.
+    Removed { backup: Option<PathBuf> },
+}
+
+/// Removes the target lakepass wrote for `deployment` (exactly as [`merge`] writes it for
+/// `fields`) from the profiles file, keeping everything else byte for byte. With `dry_run`,
+/// only says what it would do.
+pub fn remove(
+    path: &Path,
+    name: &str,
+    target: &str,
+    fields: &[(String, Value)],
+    deployment: &str,
+    dry_run: bool,
+) -> Result<Removed, Error> {
+    let io = |what: &str, e| Error::Io { what: format!("{what} {}", path.display()), source: e };
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Removed::Absent),
+        Err(e) => return Err(io("read", e)),
+    };
+    let new = match cut(&old, name, target, fields, deployment, path)? {
+        Cut::Text(new) => new,
+        Cut::Absent => return Ok(Removed::Absent),
+        Cut::NotOurs => return Ok(Removed::NotOurs),
+        Cut::Edited => return Ok(Removed::Edited),
+    };
+    if dry_run {
+        return Ok(Removed::Removed { backup: None });
+    }
+    if new.trim().is_empty() {
+        std::fs::remove_file(path).map_err(|e| io("remove", e))?;
+        return Ok(Removed::Removed { backup: None });
+    }
+    let mut backup = path.as_os_str().to_owned();
+    backup.push(".lakepass-backup");
+    let backup = PathBuf::from(backup);
+    std::fs::copy(path, &backup).map_err(|e| io("back up", e))?;
+    crate::files::replace(path, &new).map_err(|e| io("write", e))?;
+    Ok(Removed::Removed { backup: Some(backup) })
+}
+
+enum Cut {
+    Text(String),
+    Absent,
+    NotOurs,
+    Edited,
+}
+
+/// The file's text without this deployment's target, checked to read back as before
+/// without it.
+fn cut(
+    text: &str,
+    name: &str,
+    target: &str,
+    fields: &[(String, Value)],
+    deployment: &str,
+    path: &Path,
+) -> Result<Cut, Error> {
+    let parsed: Value = serde_saphyr::from_str(text)
+        .map_err(|e| Error::Config { path: path.to_path_buf(), problem: format!("not valid YAML: {e}") })?;
+    let lines: Vec<&str> = text.lines().collect();
+    let join = |parts: &[&str]| parts.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let Some(p) = find_key(&lines, 0, lines.len(), 0, name) else { return Ok(Cut::Absent) };
+    let p_end = block_end(&lines, p, lines.len());
+    let Some(child) = (p + 1..p_end).find(|&i| content(lines[i])).map(|i| indent_of(lines[i])) else {
+        return Ok(Cut::Absent);
+    };
+    let Some(o) = find_key(&lines, p + 1, p_end, child, "outputs") else { return Ok(Cut::Absent) };
+    let o_end = block_end(&lines, o, p_end);
+    let Some(grandchild) = (o + 1..o_end).find(|&i| content(lines[i])).map(|i| indent_of(lines[i])) else {
+        return Ok(Cut::Absent);
+    };
+    let Some(t) = find_key(&lines, o + 1, o_end, grandchild, target) else { return Ok(Cut::Absent) };
+    let t_end = block_end(&lines, t, o_end);
+    if !lines[t..t_end].iter().any(|l| l.trim() == marker(deployment)) {
+        return Ok(Cut::NotOurs);
+    }
+    if join(&lines[t..t_end]) != target_block(target, fields, deployment, &" ".repeat(grandchild)) {
+        return Ok(Cut::Edited);
+    }
+    // The whole profile goes where it holds nothing but its default target and ours.
+    let others = (p + 1..p_end)
+        .filter(|&i| content(lines[i]) && !(t..t_end).contains(&i) && i != o)
+        .any(|i| !(indent_of(lines[i]) == child && lines[i].trim_start().starts_with("target:")));
+    let new = if others {
+        format!("{}{}", join(&lines[..t]), join(&lines[t_end..]))
+    } else {
+        format!("{}{}", join(&lines[..p]), join(&lines[p_end..]))
+    };
+    if new.trim().is_empty() {
+        return Ok(Cut::Text(new));
+    }
+    let unsafe_cut = || Error::Config {
+        path: path.to_path_buf(),
+        problem: format!(
+            "could not remove target {target} of profile {name} without changing the rest; remove it by hand"
+        ),
+    };
+    let reparsed: Value = serde_saphyr::from_str(&new).map_err(|_| unsafe_cut())?;
+    if without_target(&parsed, name, target) != without_target(&reparsed, name, target)
+        || reparsed.get(name).and_then(|p| p.get("outputs")).and_then(|o| o.get(target)).is_some()
+    {
+        return Err(unsafe_cut());
+    }
+    Ok(Cut::Text(new))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn splice(
     text: &str,
@@ -312,5 +431,58 @@ mod tests {
         merge(&path, "analytics", "prod", &fields(), "dbt", true).unwrap();
         let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["analytics"]["outputs"]["prod"]["type"], "glue");
+    }
+
+    #[test]
+    fn removing_leaves_the_file_as_it_was_before_lakepass_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file lakepass created: gone again.
+        let fresh = dir.path().join("fresh.yml");
+        merge(&fresh, "dbt_demo", "dev", &fields(), "dbt", false).unwrap();
+        assert!(matches!(remove(&fresh, "dbt_demo", "dev", &fields(), "dbt", true).unwrap(), Removed::Removed { .. }));
+        assert!(fresh.exists(), "a dry run changes nothing");
+        assert_eq!(
+            remove(&fresh, "dbt_demo", "dev", &fields(), "dbt", false).unwrap(),
+            Removed::Removed { backup: None }
+        );
+        assert!(!fresh.exists());
+        assert_eq!(remove(&fresh, "dbt_demo", "dev", &fields(), "dbt", false).unwrap(), Removed::Absent);
+
+        // A team's file: byte for byte as before, with a backup of what it was.
+        let path = dir.path().join("profiles.yml");
+        std::fs::write(&path, OTHER).unwrap();
+        merge(&path, "dbt_demo", "dev", &fields(), "dbt", false).unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        let Removed::Removed { backup: Some(backup) } =
+            remove(&path, "dbt_demo", "dev", &fields(), "dbt", false).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), OTHER);
+        assert_eq!(std::fs::read_to_string(backup).unwrap(), written);
+
+        // Beside another target of the same profile, only ours goes.
+        merge(&path, "dbt_demo", "dev", &fields(), "dbt", false).unwrap();
+        let with_dev = std::fs::read_to_string(&path).unwrap();
+        merge(&path, "dbt_demo", "ci", &fields(), "dbt", false).unwrap();
+        remove(&path, "dbt_demo", "ci", &fields(), "dbt", false).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), with_dev);
+    }
+
+    #[test]
+    fn a_target_edited_since_or_not_lakepass_s_is_left_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles.yml");
+        merge(&path, "dbt_demo", "dev", &fields(), "dbt", false).unwrap();
+        let edited = std::fs::read_to_string(&path).unwrap().replace("workers: 2", "workers: 8");
+        std::fs::write(&path, &edited).unwrap();
+        assert_eq!(remove(&path, "dbt_demo", "dev", &fields(), "dbt", false).unwrap(), Removed::Edited);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+        // Another deployment's target is not this one's to remove.
+        assert_eq!(remove(&path, "dbt_demo", "dev", &fields(), "other", false).unwrap(), Removed::NotOurs);
+        std::fs::write(&path, OTHER).unwrap();
+        assert_eq!(remove(&path, "analytics", "prod", &fields(), "dbt", false).unwrap(), Removed::NotOurs);
+        assert_eq!(remove(&path, "dbt_demo", "dev", &fields(), "dbt", false).unwrap(), Removed::Absent);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), OTHER);
     }
 }

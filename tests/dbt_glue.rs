@@ -106,10 +106,19 @@ async fn plan_apply_replan_change_sources_and_teardown() {
     let printed = w.run(&["profile"]).ok();
     assert!(printed.stdout.contains(&format!("role_arn: \"{}\"", role_arn(ROLE))), "{}", printed.stdout);
 
-    w.run(&["teardown", "--yes"]).ok();
+    let plan = w.run(&["teardown", "--plan"]).ok();
+    assert!(
+        plan.stdout.contains("note: dbt profile: target dev of profile dbt_demo in ./profiles.yml is removed too"),
+        "{}",
+        plan.stdout
+    );
+    let run = w.run(&["teardown", "--yes"]).ok();
     assert!(w.role(ROLE).await.is_none());
     assert!(!w.policy_exists(ROLE).await);
     assert!(w.grants().await.is_empty());
+    // The profile lakepass wrote goes with the role it names: the file did not exist before.
+    assert!(run.stdout.contains("dbt profile: removed target dev of profile dbt_demo in ./profiles.yml; the file held nothing else and is gone"), "{}", run.stdout);
+    assert!(!w.dir.path().join("profiles.yml").exists());
 }
 
 #[tokio::test]
@@ -123,6 +132,19 @@ async fn merging_into_a_profiles_file_keeps_other_profiles_byte_for_byte() {
     assert!(text.starts_with(other), "{text}");
     assert_eq!(std::fs::read_to_string(w.dir.path().join("profiles.yml.lakepass-backup")).unwrap(), other);
     assert_eq!(profiles(&w)["dbt_demo"]["outputs"]["dev"]["type"], "glue");
+
+    // Teardown leaves the file exactly as it was before provision.
+    w.run(&["teardown", "--yes"]).ok();
+    assert_eq!(std::fs::read_to_string(w.dir.path().join("profiles.yml")).unwrap(), other);
+
+    // A target edited since lakepass wrote it is left, and teardown says so.
+    w.run(&["provision", "--yes"]).ok();
+    let path = w.dir.path().join("profiles.yml");
+    let edited = std::fs::read_to_string(&path).unwrap().replace("workers: 2", "workers: 6");
+    std::fs::write(&path, &edited).unwrap();
+    let run = w.run(&["teardown", "--yes"]).ok();
+    assert!(run.stdout.contains("was edited since lakepass wrote it: left in place"), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
 }
 
 #[tokio::test]

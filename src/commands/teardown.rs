@@ -59,6 +59,13 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
             denied.join("; ")
         ));
     }
+    // The values last applied wrote the profile target, if any; else today's.
+    let applied = state.values.as_object().filter(|v| !v.is_empty()).cloned();
+    let profile_values = applied.or_else(|| values.clone());
+    let profile = |dry_run: bool| profile_cleanup(&loaded, &facts, profile_values.as_ref(), dry_run);
+    if let Some(line) = profile(true)? {
+        plan.notes.push(line);
+    }
     let heading = Heading { deployment: &loaded.name, stack: &loaded.stack.name, facts: &facts };
     if !plan.has_changes() && owned.resources.is_empty() {
         print(&format!(
@@ -71,6 +78,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         if !o.plan_only {
             store.remove().await?;
             let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
+            finish_profile(profile(false));
         }
         return Ok(0);
     }
@@ -104,9 +112,48 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
             plan.actions.len(),
             loaded.name
         ));
+        finish_profile(profile(false));
         Ok(0)
     } else {
         let left: Vec<&String> = owned.resources.keys().collect();
         Err(Error::Other(format!("teardown left resources it still records: {left:?}")))
     }
+}
+
+/// What became of the dbt profile target, once AWS is torn down: a line, or a warning
+/// (the AWS side is done either way).
+fn finish_profile(done: Result<Option<String>, Error>) {
+    match done {
+        Ok(Some(line)) => print(&format!("{line}\n")),
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: the dbt profile target was not removed: {e}"),
+    }
+}
+
+/// Removes the dbt profile target the deployment wrote (with `dry_run`, says it would):
+/// only a target lakepass wrote and nobody edited since; the line to show, if any.
+fn profile_cleanup(
+    loaded: &Loaded,
+    facts: &Facts,
+    values: Option<&Values>,
+    dry_run: bool,
+) -> Result<Option<String>, Error> {
+    use crate::profile::Removed;
+    let Some(t) = values.and_then(|v| super::provision::profile_of(loaded, facts, v)) else { return Ok(None) };
+    let file = crate::profile::expand(&t.path);
+    let at = format!("target {} of profile {} in {}", t.target, t.profile, file.display());
+    Ok(match crate::profile::remove(&file, &t.profile, &t.target, &t.fields, &loaded.name, dry_run)? {
+        Removed::Absent => None,
+        Removed::NotOurs => {
+            Some(format!("dbt profile: {at} was not written by lakepass for {}: left in place", loaded.name))
+        }
+        Removed::Edited => Some(format!(
+            "dbt profile: {at} was edited since lakepass wrote it: left in place (it names a role that teardown removes; delete it by hand)"
+        )),
+        Removed::Removed { .. } if dry_run => Some(format!("dbt profile: {at} is removed too")),
+        Removed::Removed { backup: Some(b) } => Some(format!("dbt profile: removed {at} (backup: {})", b.display())),
+        Removed::Removed { backup: None } => {
+            Some(format!("dbt profile: removed {at}; the file held nothing else and is gone"))
+        }
+    })
 }
