@@ -169,15 +169,50 @@ async fn a_target_lakepass_did_not_write_stops_provision_before_any_change() {
 async fn a_client_principal_gets_its_policy_and_keeps_its_life() {
     let w = world().await;
     w.aws.iam.create_user().user_name("alice").send().await.unwrap();
+    // Alice could already see sales, by somebody else's grant.
+    use aws_sdk_lakeformation::types::{DataLakePrincipal, DatabaseResource, Permission, Resource};
+    let alice = DataLakePrincipal::builder().data_lake_principal_identifier(user_arn("alice")).build();
+    let sales = Resource::builder().database(DatabaseResource::builder().name("sales").build().unwrap()).build();
+    w.aws
+        .lf
+        .grant_permissions()
+        .principal(alice)
+        .resource(sales)
+        .permissions(Permission::Describe)
+        .send()
+        .await
+        .unwrap();
     config(&w, "[sales]", "      client_principal: arn:aws:iam::123456789012:user/alice\n");
-    w.run(&["provision", "--yes"]).ok();
+    let run = w.run(&["provision", "--yes"]).ok();
     assert_eq!(w.user_policies("alice").await, ["dbt-glue-client"]);
     let doc = w.policy_document("dbt-glue-client").await.to_string();
     assert!(doc.contains("iam:PassRole") && doc.contains(&role_arn(ROLE)), "{doc}");
+    // Lake Formation shows her the output database and the tables (it had shown her sales).
+    let held: Vec<(String, Vec<String>)> = w.grants_to(&user_arn("alice")).await;
+    assert_eq!(
+        held,
+        [
+            ("database/dbt_demo".to_string(), vec!["DESCRIBE".to_string()]),
+            ("database/sales".to_string(), vec!["DESCRIBE".to_string()]),
+            ("table/dbt_demo/*".to_string(), vec!["DESCRIBE".to_string()]),
+            ("table/sales/*".to_string(), vec!["DESCRIBE".to_string()]),
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("on database sales to user alice"), "held already: not granted again\n{}", run.stdout);
+
+    // (Whether IAM lets her list them cannot be tried here: the emulator checks Glue calls
+    // against resource "*", so it refuses the scoped Allow that AWS grants. The policy is
+    // checked as a document in the render tests.)
+
     w.run(&["teardown", "--yes"]).ok();
     assert!(w.user_exists("alice").await, "the principal is not lakepass's");
     assert!(w.user_policies("alice").await.is_empty());
     assert!(!w.policy_exists("dbt-glue-client").await);
+    // What lakepass granted is gone; what she held before stays.
+    let left: Vec<String> = w.grants_to(&user_arn("alice")).await.into_iter().map(|(r, _)| r).collect();
+    assert_eq!(left, ["database/sales"]);
 }
 
 #[tokio::test]

@@ -280,6 +280,13 @@ impl Planner<'_> {
         }
     }
 
+    /// Records a resource in state before it is made (see the grants to a principal this
+    /// deployment does not own).
+    fn record_first(&mut self, r: &Resource) {
+        let owned = Owned { resource: r.clone(), arn: None, access_key_id: None, adopted: false, version: None };
+        self.plan.record.push((r.address(), owned));
+    }
+
     /// For an existing IAM resource: is it ours, to adopt, or someone else's? Ours means
     /// recorded by this state (or about to be created by its interrupted run) *and* still
     /// carrying this deployment's tag. Returns whether planning should go on comparing it.
@@ -542,6 +549,16 @@ impl Planner<'_> {
                 };
                 let surplus: BTreeSet<String> =
                     previously.difference(permissions).filter(|x| held.contains(*x)).cloned().collect();
+                // A principal this deployment does not own (the one who runs dbt, say) may
+                // hold permissions others granted: state records only those lakepass
+                // grants, so that teardown revokes just those.
+                let foreign = obs.principal(principal).is_some_and(|p| !self.tagged_ours(&p.owner));
+                let ours: BTreeSet<String> = previously.intersection(permissions).chain(&missing).cloned().collect();
+                let recorded = if foreign {
+                    Resource::Grant { principal: principal.clone(), target: target.clone(), permissions: ours }
+                } else {
+                    r.clone()
+                };
                 let mut steps = Vec::new();
                 if !surplus.is_empty() {
                     steps.push(Step::Revoke {
@@ -560,13 +577,29 @@ impl Planner<'_> {
                     });
                 }
                 if steps.is_empty() {
-                    self.record(r, None, None);
+                    // Held already: ours to record unless someone else granted it to a
+                    // principal that is not ours.
+                    if !foreign || was_owned {
+                        self.record(r, None, None);
+                    }
                 } else if was_owned && !previously.is_subset(&held) && previously.is_subset(permissions) {
-                    self.action(Change::Create, r, "was revoked outside lakepass; granting again", steps);
-                } else if was_owned {
-                    self.action(Change::Update, r, "the stack's permissions changed", steps);
+                    if foreign {
+                        self.record_first(&recorded);
+                    }
+                    self.action(Change::Create, &recorded, "was revoked outside lakepass; granting again", steps);
                 } else {
-                    self.action(Change::Create, r, "not granted yet", steps);
+                    // Recorded before it is granted: no tag can prove a grant to someone
+                    // else's principal ours, so a crash in between must not leave it
+                    // unrecorded (revoking only what is held makes the early record safe).
+                    if foreign {
+                        self.record_first(&recorded);
+                    }
+                    let (change, reason) = if was_owned {
+                        (Change::Update, "the stack's permissions changed")
+                    } else {
+                        (Change::Create, "not granted yet")
+                    };
+                    self.action(change, &recorded, reason, steps);
                 }
             }
         }
@@ -657,9 +690,11 @@ impl Planner<'_> {
             Resource::Grant { principal, target, permissions } => {
                 let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
                 let revoke: BTreeSet<String> = permissions.intersection(&held).cloned().collect();
-                // A grant is ours only while its principal is: the principal of another
-                // deployment, or of nobody's lakepass, keeps its access.
-                let foreign = obs.principal(principal).is_some_and(|p| !self.tagged_ours(&p.owner));
+                // The principal of another deployment keeps its access. One no lakepass
+                // deployment owns (the one who runs dbt) loses what this one granted, as
+                // state records it, and keeps what others granted.
+                let foreign =
+                    obs.principal(principal).is_some_and(|p| p.owner.is_some() && !self.tagged_ours(&p.owner));
                 if revoke.is_empty() {
                     forget(self, None);
                 } else if foreign {

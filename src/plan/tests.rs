@@ -734,3 +734,45 @@ fn the_rights_a_first_run_needs_are_named_by_resource() {
     assert!(needed["arn:aws:iam::123456789012:role/secoda-glue-role"].contains("iam:DetachRolePolicy"));
     assert!(needed["*"].contains("lakeformation:BatchRevokePermissions"));
 }
+
+#[test]
+fn grants_to_a_principal_nobody_s_lakepass_owns_record_and_revoke_only_what_lakepass_granted() {
+    // The analyst who runs dbt: an existing role, untagged, already holding DESCRIBE on
+    // sales from somebody else.
+    let analyst = Principal::Role("analyst".into());
+    let mut observed = Observed::default();
+    observed
+        .roles
+        .insert("analyst".into(), PrincipalObs { arn: analyst.arn(&facts()), owner: None, ..Default::default() });
+    let sales = LfTarget::Database { database: "sales".into() };
+    let out = LfTarget::Database { database: "out".into() };
+    observed.grants.insert((analyst.clone(), sales.clone()), ["DESCRIBE".to_string()].into());
+    let describe: BTreeSet<String> = ["DESCRIBE".to_string()].into();
+    let desired = vec![
+        Resource::Grant { principal: analyst.clone(), target: sales.clone(), permissions: describe.clone() },
+        Resource::Grant { principal: analyst.clone(), target: out.clone(), permissions: describe.clone() },
+    ];
+    let mut state = State::new(DEP, "secoda-glue");
+    let first = plan_of(&desired, &observed, &state, false).unwrap();
+    // Only the grant it lacks is made and recorded; the one it held is not claimed.
+    assert_eq!(first.actions.len(), 1, "{:?}", first.actions);
+    assert_eq!(first.actions[0].address, desired[1].address());
+    simulate(&mut observed, &mut state, &first);
+    assert!(state.resources.contains_key(&desired[1].address()));
+    assert!(!state.resources.contains_key(&desired[0].address()), "DESCRIBE on sales was not lakepass's");
+    assert!(plan_of(&desired, &observed, &state, false).unwrap().actions.is_empty(), "converged");
+
+    // Teardown revokes what lakepass granted, and leaves what the analyst had.
+    let down = plan_of(&[], &observed, &state, false).unwrap();
+    simulate(&mut observed, &mut state, &down);
+    assert!(!observed.grants.contains_key(&(analyst.clone(), out)));
+    assert_eq!(observed.grants[&(analyst.clone(), sales)], describe);
+
+    // Another deployment's principal keeps even what this one recorded.
+    observed.roles.get_mut("analyst").unwrap().owner = Some("other".into());
+    let mut state = State::new(DEP, "secoda-glue");
+    let made = plan_of(&desired[1..], &observed, &state, false).unwrap();
+    simulate(&mut observed, &mut state, &made);
+    let down = plan_of(&[], &observed, &state, false).unwrap();
+    assert!(down.actions.iter().all(|a| !matches!(a.steps.first(), Some(Step::Revoke { .. }))), "{:?}", down.actions);
+}

@@ -322,8 +322,14 @@ fn render_once(
                     out.push(Resource::Attachment { policy, principal: principal.clone() });
                 }
             }
-            ResourceTemplate::Grants { to, databases, tables, database_permissions, table_permissions, .. } => {
-                let principal = principal_of(&ctx.text(to)?)?;
+            ResourceTemplate::Grants {
+                to, to_arn, databases, tables, database_permissions, table_permissions, ..
+            } => {
+                let principal = match (to, to_arn) {
+                    (Some(to), _) => principal_of(&ctx.text(to)?)?,
+                    (None, Some(arn)) => principal_from_arn(&ctx.text(arn)?, facts)?,
+                    (None, None) => return Err(ctx.fail("grants", "needs `to` or `to_arn`")),
+                };
                 let table_map = match tables {
                     Some(expr) => ctx.eval(expr)?,
                     None => JValue::from(()),

@@ -136,7 +136,10 @@ pub enum ResourceTemplate {
     Grants {
         when: Option<String>,
         /// Template rendering to the id of the principal resource.
-        to: String,
+        to: Option<String>,
+        /// Or a template rendering to the ARN of an existing role or user of the account
+        /// (the one who runs dbt, say): lakepass grants it, and revokes only what it granted.
+        to_arn: Option<String>,
         /// Expression giving the list of databases.
         databases: String,
         /// Expression giving the {database: [table]} map; a database not in it = all tables.
@@ -294,6 +297,15 @@ impl Stack {
             }
             if !unique.insert(r.id()) && !is_grants {
                 return Err(fail(format!("two resources have the id {}; give one an `id`", r.id())));
+            }
+        }
+        for r in &self.resources {
+            if let ResourceTemplate::Grants { to, to_arn, .. } = r
+                && to.is_some() == to_arn.is_some()
+            {
+                return Err(fail(
+                    "a grants resource needs either `to` (a role or user of the stack) or `to_arn`".into(),
+                ));
             }
         }
         for r in &self.resources {
