@@ -324,3 +324,37 @@ async fn the_session_role_verifies() {
         verify.stdout
     );
 }
+
+#[tokio::test]
+async fn a_connection_in_the_profile_must_exist_and_gives_the_role_just_that_connection() {
+    let w = world().await;
+    let profile_with = |connections: &str| {
+        format!(
+            "deployments:\n  dbt:\n    stack: dbt-glue\n    region: us-east-1\n    values:\n      output_database: dbt_demo\n      location: s3://dbt-demo-bucket/dbt_demo_data\n      profile:\n        path: ./profiles.yml\n        connections: \"{connections}\"\n"
+        )
+    };
+    // A name that is no connection: refused before anything changes, naming the value.
+    w.config(&profile_with("warehouse-vpc"));
+    let run = w.run(&["provision", "--yes"]).fails();
+    assert!(
+        run.stderr.contains("deployments.dbt.values.profile.connections names the Glue connection warehouse-vpc, which does not exist in us-east-1 of account 123456789012"),
+        "{}",
+        run.stderr
+    );
+    assert!(w.role(ROLE).await.is_none());
+    assert!(w.state().is_none());
+
+    use aws_sdk_glue::types::{ConnectionInput, ConnectionPropertyKey, ConnectionType};
+    let input = ConnectionInput::builder()
+        .name("warehouse-vpc")
+        .connection_type(ConnectionType::Jdbc)
+        .connection_properties(ConnectionPropertyKey::JdbcConnectionUrl, "jdbc:postgresql://warehouse:5432/dw")
+        .build()
+        .unwrap();
+    w.aws.glue.create_connection().connection_input(input).send().await.unwrap();
+    w.run(&["provision", "--yes"]).ok();
+    let doc = w.policy_document(ROLE).await.to_string();
+    assert!(doc.contains("\"arn:aws:glue:us-east-1:123456789012:connection/warehouse-vpc\""), "{doc}");
+    assert!(doc.contains("ec2:CreateNetworkInterface"), "{doc}");
+    assert_eq!(profiles(&w)["dbt_demo"]["outputs"]["dev"]["connections"], "warehouse-vpc");
+}

@@ -167,6 +167,9 @@ pub(crate) async fn look(
         iam.merge(observe::read_iam(aws, &facts, &missing).await.map_err(|e| e.for_caller(&caller))?);
     }
     check_principals_exist(&desired, &iam, &facts, values, &loaded.name)?;
+    if let Some(v) = values.filter(|_| !teardown) {
+        check_required(&loaded.stack, v, &facts, aws, &loaded.name).await.map_err(|e| e.for_caller(&caller))?;
+    }
     // The grants still to make, and the tables of their databases: only there does the
     // catalog have to prove that a table exists (the emulator grants on anything).
     let to_make: Vec<Resource> = desired
@@ -190,6 +193,34 @@ pub(crate) async fn look(
     observe::read_tables(aws, &mut catalog, &tables_needed).await.map_err(|e| e.for_caller(&caller))?;
     let observed = observe::assemble(&catalog, iam, &facts, &items, &desired, &to_make);
     Ok(Looked { facts, caller, catalog, desired, candidates, observed, scope: scope_note, data_note })
+}
+
+/// The AWS resources the values name (a Glue connection, say) must exist: AWS would
+/// accept the policy and grants, and the vendor's first session would fail.
+async fn check_required(
+    stack: &crate::stack::Stack,
+    values: &Values,
+    facts: &Facts,
+    aws: &Aws,
+    deployment: &str,
+) -> Result<(), Error> {
+    use crate::stack::RequiredKind;
+    let required = crate::render::render_requirements(stack, values, facts)?;
+    let connections: Vec<String> =
+        required.iter().filter(|(k, _, _)| *k == RequiredKind::GlueConnection).map(|(_, n, _)| n.clone()).collect();
+    if connections.is_empty() {
+        return Ok(());
+    }
+    let missing = observe::missing_connections(aws, &connections).await?;
+    let Some((_, name, field)) = required.iter().find(|(_, n, _)| missing.contains(n)) else { return Ok(()) };
+    Err(Error::Value {
+        field: format!("deployments.{deployment}.values.{field}"),
+        problem: format!(
+            "names the Glue connection {name}, which does not exist in {} of account {}",
+            facts.region, facts.account
+        ),
+        fix: "create it in Glue (Data Catalog, Connections), or correct the name; nothing was changed".into(),
+    })
 }
 
 /// A principal the deployment names but does not create (who runs dbt, say) must exist:

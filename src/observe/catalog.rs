@@ -263,6 +263,19 @@ pub async fn tables(aws: &Aws, listed: &BTreeSet<String>) -> Result<Tables, Erro
     Ok(found.into_iter().flatten().collect())
 }
 
+/// Which of these Glue connections do not exist.
+pub async fn missing_connections(aws: &Aws, names: &[String]) -> Result<Vec<String>, Error> {
+    let reads = names.iter().map(|name| async move {
+        match aws.glue.get_connection().name(name).hide_password(true).send().await {
+            Ok(_) => Ok(None),
+            Err(e) if crate::aws::is_not_found(&e) => Ok(Some(name.clone())),
+            Err(e) => Err(classify("glue:GetConnection", "", e)),
+        }
+    });
+    let found: Vec<Option<String>> = stream::iter(reads).buffer_unordered(CONCURRENCY).try_collect().await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

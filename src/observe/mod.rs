@@ -46,6 +46,11 @@ pub async fn table_list(aws: &Aws, databases: &BTreeSet<String>) -> Result<crate
     catalog::tables(aws, databases).await
 }
 
+/// Which of these Glue connections do not exist.
+pub async fn missing_connections(aws: &Aws, names: &[String]) -> Result<Vec<String>, Error> {
+    catalog::missing_connections(aws, names).await
+}
+
 /// Completes the version lists of policies read as unchanged that turn out to change.
 pub async fn complete_versions(aws: &Aws, iam: &mut Iam, policies: &BTreeSet<String>) -> Result<(), Error> {
     iam::complete_versions(aws, iam, policies).await

@@ -91,6 +91,7 @@ const TAKES: &[(&str, &[&str])] = &[
     ("ec2:CreateNetworkInterface", &["ec2:network-interface", "ec2:subnet", "ec2:security-group"]),
     ("ec2:DeleteNetworkInterface", &["ec2:network-interface"]),
     ("ec2:CreateTags", &["ec2:network-interface"]),
+    ("ec2:DeleteTags", &["ec2:network-interface"]),
 ];
 
 const TABLES: &[&str] = &["glue:catalog", "glue:database", "glue:table"];

@@ -4,7 +4,7 @@
 //! stack file is an error, never an empty string inside an ARN.
 
 mod probes;
-pub use probes::{Call, render_probes, render_value};
+pub use probes::{Call, render_probes, render_requirements, render_value};
 
 use crate::error::Error;
 use crate::model::{Facts, LfTarget, Principal, Resource, Tables};
@@ -25,6 +25,10 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_function("table_paths", table_paths);
     env.add_function("s3_bucket", |uri: String| s3_split(&uri).0);
+    // "a, b,,c" → ["a", "b", "c"]: a comma-separated value as a list.
+    env.add_function("csv", |text: String| {
+        text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>()
+    });
     // "s3://bucket/some/prefix" → "some/prefix/" (what a listing under it asks for), "" for
     // the whole bucket.
     env.add_function("s3_prefix", |uri: String| {

@@ -108,3 +108,32 @@ pub fn render_probes(
     };
     Ok((expand(&stack.verify.needs)?, expand(&stack.verify.forbidden)?))
 }
+
+/// The AWS resources the stack's `requires` name for these values: (kind, name, field).
+pub fn render_requirements(
+    stack: &Stack,
+    values: &Values,
+    facts: &Facts,
+) -> Result<Vec<(crate::stack::RequiredKind, String, String)>, Error> {
+    let mut vars = values.clone();
+    vars.insert("account".into(), json!(facts.account));
+    vars.insert("partition".into(), json!(facts.partition));
+    vars.insert("region".into(), json!(facts.region));
+    let mut out = Vec::new();
+    for r in &stack.requires {
+        let base = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
+        let items: Vec<Option<String>> = match &r.for_each {
+            Some(expr) => base.strings(expr)?.into_iter().map(Some).collect(),
+            None => vec![None],
+        };
+        for item in items {
+            let mut v = vars.clone();
+            if let Some(i) = &item {
+                v.insert("item".into(), json!(i));
+            }
+            let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&v), stack: &stack.name };
+            out.push((r.kind, ctx.text(&r.name)?, r.field.clone()));
+        }
+    }
+    Ok(out)
+}

@@ -304,6 +304,7 @@ mod dbt_tests {
             super::secoda(json!({"tables": {"sales": ["orders"]}})),
             super::secoda(json!({"access": "user"})),
             dbt(json!({"client_principal": "arn:aws:iam::123456789012:role/analyst"})),
+            dbt(json!({"profile": {"name": "dbt_demo", "schema": "dbt_demo", "connections": "vpc-a, vpc-b"}})),
         ];
         for rs in &rendered {
             for r in rs {
@@ -336,6 +337,32 @@ mod dbt_tests {
         let values = values(json!({"client_principal": "arn:aws:iam::123456789012:role/analyst"})).unwrap();
         let err = render(&stack, &values, &facts(), "dbt").unwrap_err().to_string();
         assert!(err.contains("statement InteractiveSessions: glue:ListSessions accepts only \"*\""), "{err}");
+    }
+
+    #[test]
+    fn a_connection_gives_the_session_role_the_connection_and_its_network_only_when_set() {
+        let sids = |rs: &[Resource]| -> Vec<String> {
+            let Resource::Policy { document, .. } = &rs[0] else { panic!() };
+            document["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap().to_string()).collect()
+        };
+        let plain = sids(&dbt(json!({})));
+        assert!(!plain.iter().any(|s| s.starts_with("Session") && s != "SessionLogs"), "{plain:?}");
+        let rs = dbt(json!({"profile": {"name": "dbt_demo", "schema": "dbt_demo", "connections": "warehouse-vpc"}}));
+        let Resource::Policy { document, .. } = &rs[0] else { panic!() };
+        let statement =
+            |sid: &str| document["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).cloned().unwrap();
+        assert_eq!(
+            statement("SessionConnections")["Resource"],
+            json!([
+                "arn:aws:glue:us-east-1:123456789012:catalog",
+                "arn:aws:glue:us-east-1:123456789012:connection/warehouse-vpc"
+            ])
+        );
+        assert_eq!(statement("SessionNetworkDescribe")["Resource"], json!(["*"]));
+        assert_eq!(
+            statement("SessionNetworkInterfaceTags")["Condition"],
+            json!({"ForAllValues:StringEquals": {"aws:TagKeys": ["aws-glue-service-resource"]}})
+        );
     }
 
     fn dbt(extra: Value) -> Vec<Resource> {

@@ -37,6 +37,30 @@ pub struct Stack {
     /// What `lakepass verify` proves of the vendor's principal.
     #[serde(default)]
     pub verify: Verify,
+    /// AWS resources the values name that must exist before anything is changed.
+    #[serde(default)]
+    pub requires: Vec<Requirement>,
+}
+
+/// An AWS resource a value names, which the plan checks exists (AWS would refuse only
+/// part way, or a session would fail later).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    /// What it is.
+    pub kind: RequiredKind,
+    /// A template naming it (with `for_each`, once per element, as `item`).
+    pub name: String,
+    /// An expression giving a list.
+    pub for_each: Option<String>,
+    /// The value that names it, for the error (`profile.connections`).
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequiredKind {
+    GlueConnection,
 }
 
 /// The calls the vendor needs and those it must not be able to make.
