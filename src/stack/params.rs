@@ -36,6 +36,10 @@ pub struct Parameter {
     /// For objects: their fields, checked like parameters.
     #[serde(default)]
     pub fields: Vec<Parameter>,
+    /// For objects: settings the tool knows but the stack deliberately does not support,
+    /// each with the reason, so that setting one is refused with it.
+    #[serde(default)]
+    pub unsupported: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -70,7 +74,7 @@ pub enum ParamType {
 /// filled, parameters whose `when` is false removed. `field` prefixes every error's field.
 pub fn validate_values(stack: &Stack, raw: &Values, field: &str) -> Result<Values, Error> {
     let raw = fill_template_defaults(stack, raw)?;
-    let out = validate_fields(&stack.parameters, &raw, field, &stack.name)?;
+    let out = validate_fields(&stack.parameters, &raw, field, &stack.name, &Default::default())?;
     check_table_map_keys(stack, &out, field)?;
     for c in &stack.checks {
         let ok = eval_condition(&c.holds, &out).map_err(|e| Error::StackFile {
@@ -116,8 +120,21 @@ fn fill_template_defaults(stack: &Stack, raw: &Values) -> Result<Values, Error> 
 }
 
 /// Checks a map of values against parameters (the stack's, or an object's fields).
-fn validate_fields(params: &[Parameter], raw: &Values, field: &str, stack: &str) -> Result<Values, Error> {
+fn validate_fields(
+    params: &[Parameter],
+    raw: &Values,
+    field: &str,
+    stack: &str,
+    unsupported: &std::collections::BTreeMap<String, String>,
+) -> Result<Values, Error> {
     for key in raw.keys() {
+        if let Some(reason) = unsupported.get(key) {
+            return Err(Error::Value {
+                field: format!("{field}.{key}"),
+                problem: format!("is not supported by lakepass: {reason}"),
+                fix: "remove it".into(),
+            });
+        }
         if !params.iter().any(|p| &p.name == key) {
             let known: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
             return Err(Error::Value {
@@ -341,7 +358,7 @@ pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error
             let Value::Object(map) = v else {
                 return Err(bad(field, format!("must be a map, got {v}"), "write it as nested keys"));
             };
-            Ok(Value::Object(validate_fields(&p.fields, map, field, "")?))
+            Ok(Value::Object(validate_fields(&p.fields, map, field, "", &p.unsupported)?))
         }
         ParamType::TableMap => {
             let Value::Object(map) = v else {
@@ -602,5 +619,19 @@ mod tests {
         raw.insert("access".into(), json!("group"));
         let e = err_of(raw);
         assert!(e.contains("role, user"), "{e}");
+    }
+
+    #[test]
+    fn a_setting_the_stack_does_not_support_is_refused_with_its_reason() {
+        let dbt = crate::stack::Stack::shipped("dbt-glue").unwrap();
+        let raw = json!({
+            "output_database": "dbt_demo",
+            "location": "s3://bucket/out",
+            "profile": {"datalake_formats": "iceberg"},
+        });
+        let e = validate_values(&dbt, raw.as_object().unwrap(), "values").unwrap_err();
+        let Error::Value { field, problem, .. } = e else { panic!() };
+        assert_eq!(field, "values.profile.datalake_formats");
+        assert!(problem.starts_with("is not supported by lakepass: Iceberg, Hudi and Delta need"), "{problem}");
     }
 }
