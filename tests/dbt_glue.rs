@@ -358,3 +358,25 @@ async fn a_connection_in_the_profile_must_exist_and_gives_the_role_just_that_con
     assert!(doc.contains("ec2:CreateNetworkInterface"), "{doc}");
     assert_eq!(profiles(&w)["dbt_demo"]["outputs"]["dev"]["connections"], "warehouse-vpc");
 }
+
+#[tokio::test]
+async fn the_wizard_checks_the_output_database_right_after_the_answer() {
+    let w = world().await;
+    let answers = w.dir.path().join("answers.yaml");
+    // The location is wrong too, but the database is asked (and checked) first.
+    std::fs::write(
+        &answers,
+        "stack: dbt-glue\noutput_database: dbt_dmeo\nlocation: not-an-uri\nprofile:\n  path: ./profiles.yml\n",
+    )
+    .unwrap();
+    let run = w.run(&["wizard", "--answers", answers.to_str().unwrap(), "--yes"]).fails();
+    assert!(
+        run.stderr.contains(": output_database there is no Glue database dbt_dmeo in this account and region"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("aws glue create-database --database-input Name=dbt_dmeo"), "{}", run.stderr);
+    assert!(run.stderr.contains("dbt_demo"), "names the databases there are: {}", run.stderr);
+    assert!(!run.stderr.contains("location"), "{}", run.stderr);
+    assert!(!w.dir.path().join("lakepass.yaml").exists());
+}

@@ -44,7 +44,8 @@ pub struct Question {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
-    /// The catalog's databases, to pick from.
+    /// The catalog's databases, to pick from (a list), or that the answer must name (one
+    /// database, checked right after it is given).
     GlueDatabases,
     /// Buckets of the chosen databases' table locations, pre-selected.
     TableLocations,

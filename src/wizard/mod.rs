@@ -387,6 +387,29 @@ async fn ask_one(
             }
             Ok(json!(asker.text(&p.name, &q.prompt, None, &check_one)?))
         }
+        ParamType::Database if q.source == Some(Source::GlueDatabases) => {
+            // Checked against the catalog right after the answer, not after every other
+            // question (where all of them would be lost with it).
+            let known = match lookup::glue_databases(aws, caller).await {
+                Ok(known) => Some(known),
+                Err(e) => {
+                    eprintln!("  (could not list the catalog's databases, so the answer is not checked: {e})");
+                    None
+                }
+            };
+            let check = |s: &str| {
+                check_one(s)?;
+                match &known {
+                    Some(known) if !known.iter().any(|k| k == s) => Err(format!(
+                        "there is no Glue database {s} in this account and region (create it first, e.g. `aws glue create-database --database-input Name={s}`, or name one of: {})",
+                        shortlist(known)
+                    )),
+                    _ => Ok(()),
+                }
+            };
+            let suggestion = default.as_ref().and_then(Value::as_str);
+            Ok(json!(asker.text(&p.name, &q.prompt, suggestion, &check)?))
+        }
         _ => {
             let mut suggestion = default.as_ref().map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()));
             if suggestion.is_none() && q.source == Some(Source::AthenaOutput) {
@@ -396,6 +419,15 @@ async fn ask_one(
             Ok(json!(asker.text(&p.name, &q.prompt, suggestion.as_deref(), &check_one)?))
         }
     }
+}
+
+/// Up to ten names, and how many more.
+fn shortlist(names: &[String]) -> String {
+    let mut out = names.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 10 {
+        out.push_str(&format!(" and {} more", names.len() - 10));
+    }
+    if out.is_empty() { "none exists".into() } else { out }
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
