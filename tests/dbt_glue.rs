@@ -380,3 +380,49 @@ async fn the_wizard_checks_the_output_database_right_after_the_answer() {
     assert!(!run.stderr.contains("location"), "{}", run.stderr);
     assert!(!w.dir.path().join("lakepass.yaml").exists());
 }
+
+#[tokio::test]
+async fn a_security_configuration_must_exist_and_its_kms_keys_go_to_the_session_role() {
+    let w = world().await;
+    w.config(
+        "deployments:\n  dbt:\n    stack: dbt-glue\n    region: us-east-1\n    values:\n      output_database: dbt_demo\n      location: s3://dbt-demo-bucket/dbt_demo_data\n      profile:\n        path: ./profiles.yml\n        security_configuration: encrypted-sessions\n",
+    );
+    let run = w.run(&["provision", "--yes"]).fails();
+    assert!(
+        run.stderr.contains("deployments.dbt.values.profile.security_configuration names the Glue security configuration encrypted-sessions, which does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(w.role(ROLE).await.is_none());
+
+    let kms = clients_kms(&w.emu.url).await;
+    let key = kms.create_key().send().await.unwrap().key_metadata().unwrap().arn().unwrap().to_string();
+    use aws_sdk_glue::types::{
+        CloudWatchEncryption, CloudWatchEncryptionMode, EncryptionConfiguration, S3Encryption, S3EncryptionMode,
+    };
+    let config = EncryptionConfiguration::builder()
+        .s3_encryption(S3Encryption::builder().s3_encryption_mode(S3EncryptionMode::Ssekms).kms_key_arn(&key).build())
+        .cloud_watch_encryption(
+            CloudWatchEncryption::builder()
+                .cloud_watch_encryption_mode(CloudWatchEncryptionMode::Ssekms)
+                .kms_key_arn(&key)
+                .build(),
+        )
+        .build();
+    w.aws
+        .glue
+        .create_security_configuration()
+        .name("encrypted-sessions")
+        .encryption_configuration(config)
+        .send()
+        .await
+        .unwrap();
+    w.run(&["provision", "--yes"]).ok();
+    let doc = w.policy_document(ROLE).await;
+    let statement = |sid: &str| doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).cloned();
+    let keys = statement("SessionEncryptionKeys").expect("the key statement");
+    assert_eq!(keys["Resource"], serde_json::json!([key]));
+    assert!(statement("SessionLogsEncryption").is_some(), "{doc}");
+    // Nothing changes on the next run.
+    assert_eq!(w.run(&["provision", "--plan", "--detailed-exitcode"]).code, 0);
+}

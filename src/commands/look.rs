@@ -126,7 +126,11 @@ pub(crate) async fn look(
         Some(v) => {
             // The stack's checks hold for the databases "*" stands for, too.
             let v = expand_all_databases(&loaded.stack, v, Some(&all));
-            let v = validate_values(&loaded.stack, &v, &format!("deployments.{}.values", loaded.name))?;
+            let mut v = validate_values(&loaded.stack, &v, &format!("deployments.{}.values", loaded.name))?;
+            if !teardown {
+                let provided = look_up_required(&loaded.stack, &v, &facts, aws, &loaded.name).await;
+                v.extend(provided.map_err(|e| e.for_caller(&caller))?);
+            }
             // Tables "*" brought in, not read in round one.
             let (databases, listed, skip) = data_tables(&v);
             let unread: BTreeSet<String> = databases
@@ -167,9 +171,6 @@ pub(crate) async fn look(
         iam.merge(observe::read_iam(aws, &facts, &missing).await.map_err(|e| e.for_caller(&caller))?);
     }
     check_principals_exist(&desired, &iam, &facts, values, &loaded.name)?;
-    if let Some(v) = values.filter(|_| !teardown) {
-        check_required(&loaded.stack, v, &facts, aws, &loaded.name).await.map_err(|e| e.for_caller(&caller))?;
-    }
     // The grants still to make, and the tables of their databases: only there does the
     // catalog have to prove that a table exists (the emulator grants on anything).
     let to_make: Vec<Resource> = desired
@@ -196,31 +197,49 @@ pub(crate) async fn look(
 }
 
 /// The AWS resources the values name (a Glue connection, say) must exist: AWS would
-/// accept the policy and grants, and the vendor's first session would fail.
-async fn check_required(
+/// accept the policy and grants, and the vendor's first session would fail. Returns what
+/// the lookups provide to the templates (`requires: … provides:`).
+async fn look_up_required(
     stack: &crate::stack::Stack,
     values: &Values,
     facts: &Facts,
     aws: &Aws,
     deployment: &str,
-) -> Result<(), Error> {
+) -> Result<Values, Error> {
     use crate::stack::RequiredKind;
     let required = crate::render::render_requirements(stack, values, facts)?;
-    let connections: Vec<String> =
-        required.iter().filter(|(k, _, _)| *k == RequiredKind::GlueConnection).map(|(_, n, _)| n.clone()).collect();
-    if connections.is_empty() {
-        return Ok(());
-    }
-    let missing = observe::missing_connections(aws, &connections).await?;
-    let Some((_, name, field)) = required.iter().find(|(_, n, _)| missing.contains(n)) else { return Ok(()) };
-    Err(Error::Value {
+    let missing = |kind: &str, name: &str, field: &str| Error::Value {
         field: format!("deployments.{deployment}.values.{field}"),
         problem: format!(
-            "names the Glue connection {name}, which does not exist in {} of account {}",
+            "names the {kind} {name}, which does not exist in {} of account {}",
             facts.region, facts.account
         ),
-        fix: "create it in Glue (Data Catalog, Connections), or correct the name; nothing was changed".into(),
-    })
+        fix: "create it in Glue first, or correct the name; nothing was changed".into(),
+    };
+    let mut provided = Values::new();
+    let connections: Vec<String> =
+        required.iter().filter(|r| r.0 == RequiredKind::GlueConnection).map(|r| r.1.clone()).collect();
+    if !connections.is_empty() {
+        let absent = observe::missing_connections(aws, &connections).await?;
+        if let Some((_, name, field, _)) = required.iter().find(|r| absent.contains(&r.1)) {
+            return Err(missing("Glue connection", name, field));
+        }
+    }
+    for (kind, name, field, provides) in required.iter().filter(|r| r.0 == RequiredKind::GlueSecurityConfiguration) {
+        let Some((keys, encrypts_logs)) = observe::security_configuration(aws, name).await? else {
+            return Err(missing("Glue security configuration", name, field));
+        };
+        if let Some(var) = provides {
+            let found = provided.entry(var.clone()).or_insert_with(|| kind.nothing_found());
+            let mut all: Vec<String> = serde_json::from_value(found["keys"].clone()).unwrap_or_default();
+            all.extend(keys);
+            all.sort();
+            all.dedup();
+            found["keys"] = serde_json::json!(all);
+            found["encrypts_logs"] = serde_json::json!(found["encrypts_logs"].as_bool() == Some(true) || encrypts_logs);
+        }
+    }
+    Ok(provided)
 }
 
 /// A principal the deployment names but does not create (who runs dbt, say) must exist:

@@ -263,6 +263,42 @@ pub async fn tables(aws: &Aws, listed: &BTreeSet<String>) -> Result<Tables, Erro
     Ok(found.into_iter().flatten().collect())
 }
 
+/// The KMS keys a Glue security configuration encrypts with (S3, job bookmarks,
+/// CloudWatch logs) and whether it encrypts logs; None when it does not exist.
+pub async fn security_configuration(aws: &Aws, name: &str) -> Result<Option<(Vec<String>, bool)>, Error> {
+    use aws_sdk_glue::types::{CloudWatchEncryptionMode, JobBookmarksEncryptionMode, S3EncryptionMode};
+    let got = match aws.glue.get_security_configuration().name(name).send().await {
+        Ok(got) => got,
+        Err(e) if crate::aws::is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(classify("glue:GetSecurityConfiguration", "", e)),
+    };
+    let Some(e) = got.security_configuration().and_then(|c| c.encryption_configuration()) else {
+        return Ok(Some((Vec::new(), false)));
+    };
+    let mut keys = BTreeSet::new();
+    for s in e.s3_encryption() {
+        if s.s3_encryption_mode() == Some(&S3EncryptionMode::Ssekms)
+            && let Some(k) = s.kms_key_arn()
+        {
+            keys.insert(k.to_string());
+        }
+    }
+    let bookmarks = e.job_bookmarks_encryption();
+    if let Some(b) =
+        bookmarks.filter(|b| b.job_bookmarks_encryption_mode() == Some(&JobBookmarksEncryptionMode::Csekms))
+        && let Some(k) = b.kms_key_arn()
+    {
+        keys.insert(k.to_string());
+    }
+    let logs = e
+        .cloud_watch_encryption()
+        .filter(|c| c.cloud_watch_encryption_mode() == Some(&CloudWatchEncryptionMode::Ssekms));
+    if let Some(k) = logs.and_then(|c| c.kms_key_arn()) {
+        keys.insert(k.to_string());
+    }
+    Ok(Some((keys.into_iter().collect(), logs.is_some())))
+}
+
 /// Which of these Glue connections do not exist.
 pub async fn missing_connections(aws: &Aws, names: &[String]) -> Result<Vec<String>, Error> {
     let reads = names.iter().map(|name| async move {

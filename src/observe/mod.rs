@@ -46,6 +46,12 @@ pub async fn table_list(aws: &Aws, databases: &BTreeSet<String>) -> Result<crate
     catalog::tables(aws, databases).await
 }
 
+/// The KMS keys a Glue security configuration uses, and whether it encrypts logs; None
+/// when it does not exist.
+pub async fn security_configuration(aws: &Aws, name: &str) -> Result<Option<(Vec<String>, bool)>, Error> {
+    catalog::security_configuration(aws, name).await
+}
+
 /// Which of these Glue connections do not exist.
 pub async fn missing_connections(aws: &Aws, names: &[String]) -> Result<Vec<String>, Error> {
     catalog::missing_connections(aws, names).await

@@ -75,6 +75,7 @@ const TAKES: &[(&str, &[&str])] = &[
     ("logs:CreateLogGroup", &["logs:log-group"]),
     ("logs:CreateLogStream", &["logs:log-stream"]),
     ("logs:PutLogEvents", &["logs:log-stream"]),
+    ("logs:AssociateKmsKey", &["logs:log-group"]),
     // IAM and KMS.
     ("iam:PassRole", &["iam:role"]),
     ("kms:Decrypt", &["kms:key"]),

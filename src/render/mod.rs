@@ -208,6 +208,12 @@ fn render_once(
     vars.insert("partition".into(), json!(facts.partition));
     vars.insert("region".into(), json!(facts.region));
     vars.insert("deployment".into(), json!(deployment));
+    // What `requires` lookups provide, where the caller has not looked (yet).
+    for r in &stack.requires {
+        if let Some(name) = &r.provides {
+            vars.entry(name.clone()).or_insert_with(|| r.kind.nothing_found());
+        }
+    }
     let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
 
     // First pass: which templates apply, and the physical name behind each id.

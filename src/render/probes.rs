@@ -109,12 +109,11 @@ pub fn render_probes(
     Ok((expand(&stack.verify.needs)?, expand(&stack.verify.forbidden)?))
 }
 
-/// The AWS resources the stack's `requires` name for these values: (kind, name, field).
-pub fn render_requirements(
-    stack: &Stack,
-    values: &Values,
-    facts: &Facts,
-) -> Result<Vec<(crate::stack::RequiredKind, String, String)>, Error> {
+/// A `requires` entry rendered: (kind, name, field, provides).
+pub type Required = (crate::stack::RequiredKind, String, String, Option<String>);
+
+/// The AWS resources the stack's `requires` name for these values.
+pub fn render_requirements(stack: &Stack, values: &Values, facts: &Facts) -> Result<Vec<Required>, Error> {
     let mut vars = values.clone();
     vars.insert("account".into(), json!(facts.account));
     vars.insert("partition".into(), json!(facts.partition));
@@ -132,7 +131,7 @@ pub fn render_requirements(
                 v.insert("item".into(), json!(i));
             }
             let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&v), stack: &stack.name };
-            out.push((r.kind, ctx.text(&r.name)?, r.field.clone()));
+            out.push((r.kind, ctx.text(&r.name)?, r.field.clone(), r.provides.clone()));
         }
     }
     Ok(out)

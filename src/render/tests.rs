@@ -365,6 +365,28 @@ mod dbt_tests {
         );
     }
 
+    #[test]
+    fn a_security_configuration_s_keys_go_to_the_session_role_only_when_found() {
+        let stack = Stack::shipped("dbt-glue").unwrap();
+        let mut v = values(json!({})).unwrap();
+        let sids = |rs: &[Resource]| -> Vec<String> {
+            let Resource::Policy { document, .. } = &rs[0] else { panic!() };
+            document["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap().to_string()).collect()
+        };
+        let plain = render(&stack, &v, &facts(), "dbt").unwrap();
+        assert!(!sids(&plain).iter().any(|s| s.contains("Encryption")), "{:?}", sids(&plain));
+        let key = "arn:aws:kms:us-east-1:123456789012:key/k1";
+        v.insert("security_configuration_found".into(), json!({"keys": [key], "encrypts_logs": true}));
+        let rs = render(&stack, &v, &facts(), "dbt").unwrap();
+        let Resource::Policy { document, .. } = &rs[0] else { panic!() };
+        let statement = |sid: &str| document["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).cloned();
+        assert_eq!(statement("SessionEncryptionKeys").unwrap()["Resource"], json!([key]));
+        assert_eq!(
+            statement("SessionLogsEncryption").unwrap()["Resource"],
+            json!(["arn:aws:logs:us-east-1:123456789012:log-group:/aws-glue/*"])
+        );
+    }
+
     fn dbt(extra: Value) -> Vec<Resource> {
         let stack = Stack::shipped("dbt-glue").unwrap();
         render(&stack, &values(extra).unwrap(), &facts(), "dbt").unwrap()

@@ -55,12 +55,29 @@ pub struct Requirement {
     pub for_each: Option<String>,
     /// The value that names it, for the error (`profile.connections`).
     pub field: String,
+    /// A template variable that receives what lakepass found (see [`RequiredKind`]).
+    pub provides: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequiredKind {
+    /// A Glue connection; provides nothing.
     GlueConnection,
+    /// A Glue security configuration; provides `{keys: [KMS key ARN, ...], encrypts_logs}`:
+    /// the keys its S3, job bookmark and CloudWatch encryption use, and whether it
+    /// encrypts logs.
+    GlueSecurityConfiguration,
+}
+
+impl RequiredKind {
+    /// What a `provides` variable holds before (or without) the lookup.
+    pub fn nothing_found(&self) -> serde_json::Value {
+        match self {
+            RequiredKind::GlueConnection => serde_json::json!([]),
+            RequiredKind::GlueSecurityConfiguration => serde_json::json!({"keys": [], "encrypts_logs": false}),
+        }
+    }
 }
 
 /// The calls the vendor needs and those it must not be able to make.
@@ -321,6 +338,13 @@ impl Stack {
             }
             if !unique.insert(r.id()) && !is_grants {
                 return Err(fail(format!("two resources have the id {}; give one an `id`", r.id())));
+            }
+        }
+        for r in &self.requires {
+            if let Some(v) = &r.provides
+                && self.parameters.iter().any(|p| &p.name == v)
+            {
+                return Err(fail(format!("requires provides {v}, which is also a parameter")));
             }
         }
         for r in &self.resources {
