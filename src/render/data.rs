@@ -1,4 +1,4 @@
-//! The S3 scope of the chosen tables' data. Pure.
+//! The S3 scope of the chosen tables' data, and the `data:` statements rendered from it. Pure.
 //!
 //! A statement with `data:` in a stack reads the data of the chosen databases. Its
 //! resources take one of two shapes:
@@ -13,8 +13,13 @@
 //!
 //! A listed table stored outside the buckets is refused: the user said where the data is.
 
+use super::scope::Stmt;
+use super::{Ctx, environment};
 use crate::error::Error;
-use crate::model::{Tables, s3_location};
+use crate::model::{Facts, Tables, s3_location};
+use crate::stack::{ResourceTemplate, Stack, Values};
+use minijinja::Value as JValue;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An S3 path: (bucket, prefix without slashes at either end; "" for the whole bucket).
@@ -139,6 +144,128 @@ pub fn sid_with(sid: &str, name: &str) -> String {
         if let Some(first) = chars.next() {
             out.push(first.to_ascii_uppercase());
             out.extend(chars);
+        }
+    }
+    out
+}
+
+/// What a `data:` statement is rendered with.
+pub(super) struct Data<'a> {
+    pub tables: Option<&'a Tables>,
+    pub deployment: &'a str,
+}
+
+/// The data scope of a `data:` template.
+pub(super) fn data_scope_of(
+    ctx: &Ctx,
+    d: &crate::stack::DataTemplate,
+    tables: Option<&Tables>,
+    deployment: &str,
+) -> Result<DataScope, Error> {
+    let buckets = ctx.strings(&d.buckets)?;
+    let chosen = ctx.databases(&d.databases, d.tables.as_deref())?;
+    data_scope(&buckets, &chosen, tables, &format!("deployments.{deployment}.values.{}", d.buckets.trim()))
+}
+
+/// The data scope of the first `data:` statement of the active policies, if any.
+pub(super) fn data_of_active(
+    ctx: &Ctx,
+    active: &[&ResourceTemplate],
+    tables: Option<&Tables>,
+    deployment: &str,
+) -> Result<Option<DataScope>, Error> {
+    let first = active.iter().find_map(|t| match t {
+        ResourceTemplate::Policy { statements, .. } => statements.iter().find_map(|s| s.data.as_ref()),
+        _ => None,
+    });
+    first.map(|d| data_scope_of(ctx, d, tables, deployment)).transpose()
+}
+
+/// Where a deployment's vendor may read the chosen tables' data, from its
+/// stack's first `data:` statement; None when the stack has none.
+pub fn data_access(
+    stack: &Stack,
+    values: &Values,
+    facts: &Facts,
+    deployment: &str,
+    tables: &Tables,
+) -> Result<Option<DataScope>, Error> {
+    let mut vars = values.clone();
+    vars.insert("account".into(), json!(facts.account));
+    vars.insert("partition".into(), json!(facts.partition));
+    vars.insert("region".into(), json!(facts.region));
+    vars.insert("deployment".into(), json!(deployment));
+    let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
+    let mut active = Vec::new();
+    for t in &stack.resources {
+        if let Some(cond) = t.when()
+            && !ctx.eval(cond)?.is_true()
+        {
+            continue;
+        }
+        active.push(t);
+    }
+    data_of_active(&ctx, &active, Some(tables), deployment)
+}
+
+/// The databases whose tables a `data:` statement lists (whose locations render needs),
+/// and how many tables are listed: known from the values alone, so they can be read with
+/// the first round of calls.
+pub fn data_databases(stack: &Stack, values: &Values) -> (BTreeSet<String>, usize) {
+    let ctx = Ctx { env: environment(), vars: JValue::from_serialize(values), stack: &stack.name };
+    let mut out = BTreeSet::new();
+    let mut listed = BTreeSet::new();
+    for t in &stack.resources {
+        let ResourceTemplate::Policy { statements, .. } = t else { continue };
+        for d in statements.iter().filter_map(|s| s.data.as_ref()) {
+            let Ok(chosen) = ctx.databases(&d.databases, d.tables.as_deref()) else { continue };
+            for (db, tables) in chosen {
+                if let Some(tables) = tables {
+                    listed.extend(tables.into_iter().map(|t| (db.clone(), t)));
+                    out.insert(db);
+                }
+            }
+        }
+    }
+    (out, listed.len())
+}
+
+/// `s3:ListBucket` on the listed tables' buckets, only under their locations: one
+/// statement per database (and bucket, where its tables span several), each kept with its
+/// database's other resources when policies are split.
+pub(super) fn list_statements(
+    s: &crate::stack::StatementTemplate,
+    paths: &BTreeMap<String, BTreeSet<Path>>,
+    condition: Option<&Value>,
+    partition: &str,
+) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    for (db, ps) in paths {
+        let mut by_bucket: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (bucket, prefix) in ps {
+            by_bucket.entry(bucket).or_default().push(prefix);
+        }
+        let several = by_bucket.len() > 1;
+        for (bucket, prefixes) in by_bucket {
+            let mut sid = sid_with(&s.sid, db);
+            if several {
+                sid = sid_with(&format!("{sid}In"), bucket);
+            }
+            let mut condition = condition.cloned();
+            if !prefixes.iter().any(|p| p.is_empty()) {
+                let mut c = condition.unwrap_or_else(|| json!({}));
+                let values: Vec<String> = prefixes.iter().map(|p| list_prefix(p)).collect();
+                c["StringLike"]["s3:prefix"] = json!(values);
+                condition = Some(c);
+            }
+            out.push(Stmt {
+                sid,
+                deny: false,
+                actions: s.actions.clone(),
+                condition,
+                fixed: Vec::new(),
+                groups: vec![(db.clone(), vec![format!("arn:{partition}:s3:::{bucket}")])],
+            });
         }
     }
     out

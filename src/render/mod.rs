@@ -15,7 +15,8 @@ pub use scope::{Chosen, Governance, IamScope};
 
 pub mod data;
 pub mod scope;
-pub use data::DataScope;
+use data::{Data, data_of_active, data_scope_of, list_statements};
+pub use data::{DataScope, data_access, data_databases};
 use minijinja::{Environment, UndefinedBehavior, Value as JValue};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -483,87 +484,6 @@ fn choose_scope<'t>(
     }
 }
 
-/// What a `data:` statement is rendered with.
-struct Data<'a> {
-    tables: Option<&'a Tables>,
-    deployment: &'a str,
-}
-
-/// The data scope of a `data:` template (see [`data`]).
-fn data_scope_of(
-    ctx: &Ctx,
-    d: &crate::stack::DataTemplate,
-    tables: Option<&Tables>,
-    deployment: &str,
-) -> Result<DataScope, Error> {
-    let buckets = ctx.strings(&d.buckets)?;
-    let chosen = ctx.databases(&d.databases, d.tables.as_deref())?;
-    data::data_scope(&buckets, &chosen, tables, &format!("deployments.{deployment}.values.{}", d.buckets.trim()))
-}
-
-/// The data scope of the first `data:` statement of the active policies, if any.
-fn data_of_active(
-    ctx: &Ctx,
-    active: &[&ResourceTemplate],
-    tables: Option<&Tables>,
-    deployment: &str,
-) -> Result<Option<DataScope>, Error> {
-    let first = active.iter().find_map(|t| match t {
-        ResourceTemplate::Policy { statements, .. } => statements.iter().find_map(|s| s.data.as_ref()),
-        _ => None,
-    });
-    first.map(|d| data_scope_of(ctx, d, tables, deployment)).transpose()
-}
-
-/// Where a deployment's vendor may read the chosen tables' data (see [`data`]), from its
-/// stack's first `data:` statement; None when the stack has none.
-pub fn data_access(
-    stack: &Stack,
-    values: &Values,
-    facts: &Facts,
-    deployment: &str,
-    tables: &Tables,
-) -> Result<Option<DataScope>, Error> {
-    let mut vars = values.clone();
-    vars.insert("account".into(), json!(facts.account));
-    vars.insert("partition".into(), json!(facts.partition));
-    vars.insert("region".into(), json!(facts.region));
-    vars.insert("deployment".into(), json!(deployment));
-    let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
-    let mut active = Vec::new();
-    for t in &stack.resources {
-        if let Some(cond) = t.when()
-            && !ctx.eval(cond)?.is_true()
-        {
-            continue;
-        }
-        active.push(t);
-    }
-    data_of_active(&ctx, &active, Some(tables), deployment)
-}
-
-/// The databases whose tables a `data:` statement lists (whose locations render needs),
-/// and how many tables are listed: known from the values alone, so they can be read with
-/// the first round of calls.
-pub fn data_databases(stack: &Stack, values: &Values) -> (BTreeSet<String>, usize) {
-    let ctx = Ctx { env: environment(), vars: JValue::from_serialize(values), stack: &stack.name };
-    let mut out = BTreeSet::new();
-    let mut listed = BTreeSet::new();
-    for t in &stack.resources {
-        let ResourceTemplate::Policy { statements, .. } = t else { continue };
-        for d in statements.iter().filter_map(|s| s.data.as_ref()) {
-            let Ok(chosen) = ctx.databases(&d.databases, d.tables.as_deref()) else { continue };
-            for (db, tables) in chosen {
-                if let Some(tables) = tables {
-                    listed.extend(tables.into_iter().map(|t| (db.clone(), t)));
-                    out.insert(db);
-                }
-            }
-        }
-    }
-    (out, listed.len())
-}
-
 /// A policy's statements: templated resources as they are; a `catalog:` statement's
 /// resources per database (per-resource), or catalog-wide with `deny` for lake-formation;
 /// a `data:` statement's per its [`DataScope`].
@@ -660,47 +580,6 @@ fn statements_of(
         out.push(stmt);
     }
     Ok(out)
-}
-
-/// `s3:ListBucket` on the listed tables' buckets, only under their locations: one
-/// statement per database (and bucket, where its tables span several), each kept with its
-/// database's other resources when policies are split.
-fn list_statements(
-    s: &crate::stack::StatementTemplate,
-    paths: &BTreeMap<String, BTreeSet<data::Path>>,
-    condition: Option<&Value>,
-    partition: &str,
-) -> Vec<Stmt> {
-    let mut out = Vec::new();
-    for (db, ps) in paths {
-        let mut by_bucket: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (bucket, prefix) in ps {
-            by_bucket.entry(bucket).or_default().push(prefix);
-        }
-        let several = by_bucket.len() > 1;
-        for (bucket, prefixes) in by_bucket {
-            let mut sid = data::sid_with(&s.sid, db);
-            if several {
-                sid = data::sid_with(&format!("{sid}In"), bucket);
-            }
-            let mut condition = condition.cloned();
-            if !prefixes.iter().any(|p| p.is_empty()) {
-                let mut c = condition.unwrap_or_else(|| json!({}));
-                let values: Vec<String> = prefixes.iter().map(|p| data::list_prefix(p)).collect();
-                c["StringLike"]["s3:prefix"] = json!(values);
-                condition = Some(c);
-            }
-            out.push(Stmt {
-                sid,
-                deny: false,
-                actions: s.actions.clone(),
-                condition,
-                fixed: Vec::new(),
-                groups: vec![(db.clone(), vec![format!("arn:{partition}:s3:::{bucket}")])],
-            });
-        }
-    }
-    out
 }
 
 /// Renders every string in a JSON value as a template.

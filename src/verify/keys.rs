@@ -5,12 +5,15 @@
 
 use super::Finding;
 use super::evaluate::{self, Decision, Request};
-use super::services::finding;
 use crate::aws::{Aws, classify};
 use crate::error::Error;
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+fn finding(ok: bool, layer: &'static str, what: &str, line: String, fix: Option<String>) -> Finding {
+    Finding::decided_by_layer(ok, layer, what, line, fix)
+}
 
 /// Each bucket encrypted with a customer managed KMS key lets the principal decrypt:
 /// the key policy allows it directly, or delegates to IAM (the account root) and an

@@ -35,6 +35,13 @@ pub struct Finding {
     pub decided_by: &'static str,
 }
 
+impl Finding {
+    /// A finding of a layer that decides for itself (S3, KMS, Athena): it is its own judge.
+    pub fn decided_by_layer(ok: bool, layer: &'static str, what: &str, line: String, fix: Option<String>) -> Finding {
+        Finding { ok, layer, what: what.into(), line, fix, decided_by: layer }
+    }
+}
+
 /// A policy attached to the principal: its name (for fixes) and document.
 pub struct Attached {
     pub name: String,

@@ -11,8 +11,8 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub(super) fn finding(ok: bool, layer: &'static str, what: &str, line: String, fix: Option<String>) -> Finding {
-    Finding { ok, layer, what: what.into(), line, fix, decided_by: layer }
+fn finding(ok: bool, layer: &'static str, what: &str, line: String, fix: Option<String>) -> Finding {
+    Finding::decided_by_layer(ok, layer, what, line, fix)
 }
 
 /// The workgroup exists, where it enforces its result location that lies in the results
