@@ -380,3 +380,23 @@ async fn a_long_database_list_is_narrowed_to_all_or_a_pattern() {
     assert!(config.contains("databases: \"*\""), "{config}");
     assert_eq!(w.grants_to(&role_arn("secoda-glue-role")).await.len(), 2 * 43);
 }
+
+#[tokio::test]
+async fn dbt_s_output_database_is_checked_as_soon_as_it_is_typed() {
+    let w = World::new().await;
+    let mut s = spawn(&w, &["wizard", "--stack", "dbt-glue"]);
+    exp(&mut s, "Set up access in this account and region?");
+    send(&mut s, ENTER);
+    exp(&mut s, "The Glue database dbt writes");
+    // A database the catalog lacks is refused on the spot, with the ones there are.
+    send(&mut s, &format!("dbt_dmeo{ENTER}"));
+    exp(&mut s, "there is no Glue database dbt_dmeo in this account and region");
+    exp(&mut s, "finance, marketing, sales");
+    // The answer is asked again, and one that exists moves on to the next question.
+    send(&mut s, &"\x7f".repeat(8));
+    send(&mut s, &format!("sales{ENTER}"));
+    exp(&mut s, "Glue databases dbt reads");
+    send(&mut s, "\x03");
+    let _ = ending(&s);
+    assert!(!w.dir.path().join("lakepass.yaml").exists());
+}
