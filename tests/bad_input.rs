@@ -229,6 +229,8 @@ async fn bad_input_names_the_field_and_the_fix_and_changes_nothing() {
     let cases = cases(&w);
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let mut failures = Vec::new();
+    // Every error a user reads, whole, as `provision --yes` prints it.
+    let mut transcript = String::new();
     for c in &cases {
         let config = c.config.clone().unwrap_or_else(|| good.clone());
         if c.config.as_deref() == Some("") {
@@ -252,6 +254,9 @@ async fn bad_input_names_the_field_and_the_fix_and_changes_nothing() {
             let name = format!("{} {:?} {:?}: expecting {:?}", args.join(" "), c.env, c.unset, c.expect);
             let hint = r.stderr.lines().any(|l| l.starts_with("  hint: ") && l.len() > 12);
             let debug: Vec<&&str> = DEBUG_TEXT.iter().filter(|d| r.stderr.contains(**d)).collect();
+            if *mode == ["provision", "--yes"] {
+                transcript.push_str(&format!("$ lakepass {}\n{}\n", args.join(" "), redact(&r.stderr, &w)));
+            }
             if r.code != 1 || !r.stderr.contains(&c.expect) || !hint || !debug.is_empty() || !r.stdout.is_empty() {
                 failures.push(format!("{name}\n  exit {} stdout {:?}\n  stderr {}", r.code, r.stdout, r.stderr));
             }
@@ -265,4 +270,36 @@ async fn bad_input_names_the_field_and_the_fix_and_changes_nothing() {
         }
     }
     assert!(failures.is_empty(), "{} of {} runs failed:\n{}", failures.len(), cases.len() * 2, failures.join("\n\n"));
+    insta::assert_snapshot!("errors", transcript);
+}
+
+/// An error as a user reads it, with what differs between runs (the project's temporary
+/// directory, local ports, and which of the first concurrent reads met a dead endpoint
+/// first) replaced, and retry notices left out.
+fn redact(text: &str, w: &World) -> String {
+    let dir = w.dir.path().display().to_string();
+    let mut out: String = text
+        .replace(&dir, "<project>")
+        .lines()
+        // Retry notices come in the order the concurrent calls met the failure.
+        .filter(|l| !l.contains("; retrying ("))
+        .map(|l| {
+            let raced = l.contains("could not connect to AWS") || l.contains("with a body that is not an AWS answer");
+            match (raced, l.split_once("AWS call ")) {
+                (true, Some((head, rest))) => {
+                    let tail = rest.split_once(' ').map(|(_, t)| t).unwrap_or_default();
+                    format!("{head}AWS call <the first read to fail> {tail}\n")
+                }
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect();
+    let mut at = 0;
+    while let Some(i) = out[at..].find("127.0.0.1:") {
+        let start = at + i + "127.0.0.1:".len();
+        let end = start + out[start..].chars().take_while(char::is_ascii_digit).count();
+        out.replace_range(start..end, "PORT");
+        at = start + 4;
+    }
+    out
 }

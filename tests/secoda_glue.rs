@@ -34,13 +34,16 @@ async fn role_access_plan_apply_replan_and_teardown() {
     assert!(plan.stdout.contains("+ iam role secoda-glue-role"), "{}", plan.stdout);
     assert!(plan.stdout.contains("+ lake formation DESCRIBE, SELECT on all tables in sales"), "{}", plan.stdout);
     assert!(plan.stdout.contains("Plan: 7 to create, 0 to update, 0 to delete."), "{}", plan.stdout);
+    // The whole plan a user reads, with the policy document it would create.
+    insta::assert_snapshot!("role_plan", plan.stdout);
     assert!(w.role("secoda-glue-role").await.is_none());
     assert!(!w.policy_exists("secoda-glue-policy").await);
     assert!(w.grants().await.is_empty());
     assert!(w.state().is_none());
 
-    // Apply.
+    // Apply: the plan, what was done, the hand-off and the verification, whole.
     let applied = w.run(&["provision", "--yes"]).ok();
+    insta::assert_snapshot!("role_apply", applied.stdout);
     assert!(
         applied.stdout.contains("role ARN:       arn:aws:iam::123456789012:role/secoda-glue-role"),
         "{}",
