@@ -3,6 +3,7 @@
 //! applying a plan, planning again finds nothing to do.
 
 use super::*;
+use crate::model::LfTarget;
 use crate::observe::{OWNER_TAG, PolicyObs, PrincipalObs};
 use crate::render::render;
 use crate::stack::{Stack, validate_values};
