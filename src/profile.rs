@@ -118,18 +118,21 @@ pub fn merge(
     if new == old {
         return Ok(Merged::Unchanged);
     }
-    // Beside the file, same name plus a suffix (profiles.yaml stays recognisable too).
-    let sibling = |suffix: &str| {
-        let mut s = path.as_os_str().to_owned();
-        s.push(suffix);
-        PathBuf::from(s)
-    };
-    let backup = sibling(".lakepass-backup");
+    Ok(Merged::Updated { backup: write_with_backup(path, &new)? })
+}
+
+/// Copies the file beside itself (same name plus `.lakepass-backup`, so that
+/// profiles.yaml stays recognisable too), then writes `new` over it, through a symlink to
+/// its target and keeping its permissions (a profiles file with passwords is often
+/// 0600). Returns the backup's path.
+fn write_with_backup(path: &Path, new: &str) -> Result<PathBuf, Error> {
+    let io = |what: &str, e| Error::Io { what: format!("{what} {}", path.display()), source: e };
+    let mut backup = path.as_os_str().to_owned();
+    backup.push(".lakepass-backup");
+    let backup = PathBuf::from(backup);
     std::fs::copy(path, &backup).map_err(|e| io("back up", e))?;
-    // Through a symlink to its target, keeping the file's permissions (a profiles file
-    // with passwords is often 0600).
-    crate::files::replace(path, &new).map_err(|e| io("write", e))?;
-    Ok(Merged::Updated { backup })
+    crate::files::replace(path, new).map_err(|e| io("write", e))?;
+    Ok(backup)
 }
 
 /// The file's new text, checked: valid YAML, and everything but this target reads back
@@ -243,12 +246,7 @@ pub fn remove(
         std::fs::remove_file(path).map_err(|e| io("remove", e))?;
         return Ok(Removed::Removed { backup: None });
     }
-    let mut backup = path.as_os_str().to_owned();
-    backup.push(".lakepass-backup");
-    let backup = PathBuf::from(backup);
-    std::fs::copy(path, &backup).map_err(|e| io("back up", e))?;
-    crate::files::replace(path, &new).map_err(|e| io("write", e))?;
-    Ok(Removed::Removed { backup: Some(backup) })
+    Ok(Removed::Removed { backup: Some(write_with_backup(path, &new)?) })
 }
 
 enum Cut {

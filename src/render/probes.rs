@@ -8,6 +8,33 @@ use crate::stack::{Stack, Values};
 use minijinja::Value as JValue;
 use serde_json::json;
 
+/// The values with the account facts, as these templates see them.
+fn with_facts(values: &Values, facts: &Facts) -> Values {
+    let mut vars = values.clone();
+    vars.insert("account".into(), json!(facts.account));
+    vars.insert("partition".into(), json!(facts.partition));
+    vars.insert("region".into(), json!(facts.region));
+    vars
+}
+
+fn ctx<'a>(stack: &'a Stack, vars: &Values) -> Ctx<'a> {
+    Ctx { env: environment(), vars: JValue::from_serialize(vars), stack: &stack.name }
+}
+
+/// A context per element of `for_each` (the element as `item`), or one without it.
+fn each<'a>(stack: &'a Stack, vars: &Values, for_each: Option<&str>) -> Result<Vec<Ctx<'a>>, Error> {
+    let Some(expr) = for_each else { return Ok(vec![ctx(stack, vars)]) };
+    let items = ctx(stack, vars).strings(expr)?;
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let mut v = vars.clone();
+            v.insert("item".into(), json!(item));
+            ctx(stack, &v)
+        })
+        .collect())
+}
+
 /// A template rendered, or (with `list`) an expression evaluated to a list, over the
 /// values and the account facts.
 pub fn render_value(
@@ -17,11 +44,7 @@ pub fn render_value(
     text: &str,
     list: bool,
 ) -> Result<Vec<String>, Error> {
-    let mut vars = values.clone();
-    vars.insert("account".into(), json!(facts.account));
-    vars.insert("partition".into(), json!(facts.partition));
-    vars.insert("region".into(), json!(facts.region));
-    let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
+    let ctx = ctx(stack, &with_facts(values, facts));
     if list { ctx.strings(text) } else { Ok(vec![ctx.text(text)?]) }
 }
 
@@ -46,10 +69,7 @@ pub fn render_probes(
     other_databases: &[String],
     data: Option<&DataScope>,
 ) -> Result<(Vec<Call>, Vec<Call>), Error> {
-    let mut vars = values.clone();
-    vars.insert("account".into(), json!(facts.account));
-    vars.insert("partition".into(), json!(facts.partition));
-    vars.insert("region".into(), json!(facts.region));
+    let mut vars = with_facts(values, facts);
     vars.insert("other_databases".into(), json!(other_databases));
     let (paths, hidden): (Vec<String>, Vec<String>) = match data {
         Some(DataScope::Buckets { buckets, .. }) => (buckets.iter().map(|b| format!("s3://{b}")).collect(), Vec::new()),
@@ -66,17 +86,7 @@ pub fn render_probes(
     let expand = |probes: &[crate::stack::Probe]| -> Result<Vec<Call>, Error> {
         let mut out = Vec::new();
         for p in probes {
-            let base = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
-            let items: Vec<Option<String>> = match &p.for_each {
-                Some(expr) => base.strings(expr)?.into_iter().map(Some).collect(),
-                None => vec![None],
-            };
-            for item in items {
-                let mut v = vars.clone();
-                if let Some(i) = &item {
-                    v.insert("item".into(), json!(i));
-                }
-                let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&v), stack: &stack.name };
+            for ctx in each(stack, &vars, p.for_each.as_deref())? {
                 if let Some(cond) = &p.when
                     && !ctx.eval(cond)?.is_true()
                 {
@@ -114,23 +124,10 @@ pub type Required = (crate::stack::RequiredKind, String, String, Option<String>)
 
 /// The AWS resources the stack's `requires` name for these values.
 pub fn render_requirements(stack: &Stack, values: &Values, facts: &Facts) -> Result<Vec<Required>, Error> {
-    let mut vars = values.clone();
-    vars.insert("account".into(), json!(facts.account));
-    vars.insert("partition".into(), json!(facts.partition));
-    vars.insert("region".into(), json!(facts.region));
+    let vars = with_facts(values, facts);
     let mut out = Vec::new();
     for r in &stack.requires {
-        let base = Ctx { env: environment(), vars: JValue::from_serialize(&vars), stack: &stack.name };
-        let items: Vec<Option<String>> = match &r.for_each {
-            Some(expr) => base.strings(expr)?.into_iter().map(Some).collect(),
-            None => vec![None],
-        };
-        for item in items {
-            let mut v = vars.clone();
-            if let Some(i) = &item {
-                v.insert("item".into(), json!(i));
-            }
-            let ctx = Ctx { env: environment(), vars: JValue::from_serialize(&v), stack: &stack.name };
+        for ctx in each(stack, &vars, r.for_each.as_deref())? {
             out.push((r.kind, ctx.text(&r.name)?, r.field.clone(), r.provides.clone()));
         }
     }
