@@ -95,6 +95,11 @@ pub struct ProvisionArgs {
     /// Replace a profiles.yml target that lakepass did not write (a backup is kept).
     #[arg(long)]
     pub overwrite_profile: bool,
+
+    /// Delete a Glue database lakepass created and the deployment no longer wants, even
+    /// though it still holds tables (their data in S3 stays).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +191,11 @@ pub struct TeardownArgs {
     /// policies) so that it can be deleted; without this, teardown stops and names them.
     #[arg(long)]
     pub detach_foreign: bool,
+
+    /// Delete a Glue database lakepass created even though it still holds tables (their
+    /// data in S3 stays); without this, teardown stops and names them.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[cfg(test)]

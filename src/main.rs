@@ -39,13 +39,20 @@ fn main() {
                     secret_file: a.secret_file,
                     replace_secret_file: a.replace_secret_file,
                     overwrite_profile: a.overwrite_profile,
+                    force: a.force,
                 };
                 commands::provision(&global, &opts).await
             }
             Command::Teardown(a) => {
                 commands::teardown(
                     &global,
-                    &TeardownOpts { plan_only: a.plan, yes: a.yes, adopt: a.adopt, detach_foreign: a.detach_foreign },
+                    &TeardownOpts {
+                        plan_only: a.plan,
+                        yes: a.yes,
+                        adopt: a.adopt,
+                        detach_foreign: a.detach_foreign,
+                        force: a.force,
+                    },
                 )
                 .await
             }

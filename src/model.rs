@@ -93,6 +93,14 @@ impl Facts {
     pub fn policy_arn(&self, name: &str) -> String {
         format!("arn:{}:iam::{}:policy/{name}", self.partition, self.account)
     }
+
+    pub fn database_arn(&self, name: &str) -> String {
+        format!("arn:{}:glue:{}:{}:database/{name}", self.partition, self.region, self.account)
+    }
+
+    pub fn catalog_arn(&self) -> String {
+        format!("arn:{}:glue:{}:{}:catalog", self.partition, self.region, self.account)
+    }
 }
 
 /// One resource lakepass manages.
@@ -123,6 +131,13 @@ pub enum Resource {
         policy: String,
         principal: Principal,
     },
+    /// A Glue database lakepass creates (and deletes only when empty, or when told to).
+    /// `location` is its default location for new tables.
+    Database {
+        name: String,
+        description: String,
+        location: Option<String>,
+    },
     /// Lake Formation permissions for a principal on one target.
     Grant {
         principal: Principal,
@@ -140,6 +155,7 @@ impl Resource {
             Resource::Role { name, .. } => format!("role/{name}"),
             Resource::User { name } => format!("user/{name}"),
             Resource::AccessKey { user } => format!("access-key/{user}"),
+            Resource::Database { name, .. } => format!("glue-database/{name}"),
             Resource::Attachment { policy, principal } => {
                 format!("attachment/{}/{}/{policy}", principal.kind(), principal.name())
             }
@@ -153,7 +169,7 @@ impl Resource {
     /// Deletion walks the ranks the other way.
     pub fn rank(&self) -> u8 {
         match self {
-            Resource::Policy { .. } => 0,
+            Resource::Policy { .. } | Resource::Database { .. } => 0,
             Resource::Role { .. } | Resource::User { .. } => 1,
             Resource::AccessKey { .. } => 2,
             Resource::Attachment { .. } => 3,
@@ -161,9 +177,12 @@ impl Resource {
         }
     }
 
-    /// Whether this is an IAM resource that carries ownership tags.
+    /// Whether this resource carries ownership tags.
     pub fn is_taggable(&self) -> bool {
-        matches!(self, Resource::Policy { .. } | Resource::Role { .. } | Resource::User { .. })
+        matches!(
+            self,
+            Resource::Policy { .. } | Resource::Role { .. } | Resource::User { .. } | Resource::Database { .. }
+        )
     }
 
     /// A short human description: "iam role secoda-glue-role".
@@ -173,6 +192,7 @@ impl Resource {
             Resource::Role { name, .. } => format!("iam role {name}"),
             Resource::User { name } => format!("iam user {name}"),
             Resource::AccessKey { user } => format!("access key of user {user}"),
+            Resource::Database { name, .. } => format!("glue database {name}"),
             Resource::Attachment { policy, principal } => {
                 format!("attachment of policy {policy} to {principal}")
             }

@@ -267,11 +267,14 @@ async fn interrupted_dbt_runs_converge_or_tear_down_clean() {
         let mut finished = false;
         for then_teardown in [false, true] {
             w.reset().await;
-            let input = aws_sdk_glue::types::DatabaseInput::builder().name("dbt_demo").build().unwrap();
-            w.aws.glue.create_database().database_input(input).send().await.unwrap();
+            // The output database is lakepass's to create, too.
             w.aws.iam.create_user().user_name("alice").send().await.unwrap();
             let _ = std::fs::remove_file(w.dir.path().join("profiles.yml"));
-            config(&w, "[sales]", "      client_principal: arn:aws:iam::123456789012:user/alice\n");
+            config(
+                &w,
+                "[sales]",
+                "      client_principal: arn:aws:iam::123456789012:user/alice\n      create_output_database: true\n",
+            );
             let before = w.snapshot().await;
             let mut cmd = w.command(&["provision", "--yes"]);
             cmd.env("LAKEPASS_FAULT_CRASH_AFTER_ACTIONS", crash_after.to_string());
@@ -285,12 +288,13 @@ async fn interrupted_dbt_runs_converge_or_tear_down_clean() {
             if then_teardown {
                 w.run(&["teardown", "--yes"]).ok();
                 assert_eq!(w.snapshot().await, before, "{ctx}: teardown left more than was there");
-                assert!(w.state().is_none(), "{ctx}");
+                assert!(!w.dir.path().join(".lakepass/dbt.json").exists(), "{ctx}");
                 continue;
             }
             w.run(&["provision", "--yes"]).ok();
             assert_eq!(w.user_policies("alice").await, ["dbt-glue-client"], "{ctx}");
             assert_eq!(w.role_policies(ROLE).await.len(), 1, "{ctx}");
+            assert_eq!(w.database("dbt_demo").await.and_then(|d| d.1).as_deref(), Some("dbt"), "{ctx}");
             let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
             assert_eq!(again.code, 0, "{ctx}: {again:?}");
             assert!(w.dir.path().join("profiles.yml").exists(), "{ctx}");
@@ -301,7 +305,7 @@ async fn interrupted_dbt_runs_converge_or_tear_down_clean() {
         crash_after += 1;
         assert!(crash_after < 20, "a provision of this size makes fewer than 20 changes");
     }
-    assert!(crash_after >= 6, "every change was crashed after: {crash_after}");
+    assert!(crash_after >= 7, "every change was crashed after: {crash_after}");
 }
 
 /// The dbt-glue stack declares its own verification: the session role reads the sources,
@@ -425,4 +429,99 @@ async fn a_security_configuration_must_exist_and_its_kms_keys_go_to_the_session_
     assert!(statement("SessionLogsEncryption").is_some(), "{doc}");
     // Nothing changes on the next run.
     assert_eq!(w.run(&["provision", "--plan", "--detailed-exitcode"]).code, 0);
+}
+
+/// The output database, created by lakepass where it is missing: owned and tagged, under
+/// the profile's location, granted like an existing one, unchanged on the next run, and
+/// deleted by teardown while it is empty.
+#[tokio::test]
+async fn an_answers_file_run_creates_the_output_database_and_teardown_deletes_it() {
+    let w = World::new().await;
+    let answers = w.dir.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        "stack: dbt-glue\noutput_database: dbt_new\ncreate_output_database: true\nsource_databases: [sales]\nlocation: s3://dbt-demo-bucket/out/\nprofile:\n  path: ./profiles.yml\n",
+    )
+    .unwrap();
+    let run = w.run(&["wizard", "--answers", answers.to_str().unwrap(), "--yes"]).ok();
+    assert!(run.stdout.contains("+ glue database dbt_new"), "{}", run.stdout);
+    assert_eq!(
+        w.database("dbt_new").await,
+        Some((Some("s3://dbt-demo-bucket/out/dbt_new/".into()), Some("dbt".into())))
+    );
+    let grants = w.grants_to(&role_arn(ROLE)).await;
+    assert!(
+        grants.iter().any(|(r, p)| r == "database/dbt_new" && p.contains(&"CREATE_TABLE".to_string())),
+        "{grants:?}"
+    );
+    assert_eq!(profiles(&w)["dbt_new"]["outputs"]["dev"]["schema"], "dbt_new");
+    let state = std::fs::read_to_string(w.dir.path().join(".lakepass/dbt.json")).unwrap();
+    assert!(state.contains("\"glue-database/dbt_new\""), "{state}");
+    assert_eq!(w.run(&["provision", "-d", "dbt", "--plan", "--detailed-exitcode"]).code, 0);
+
+    let plan = w.run(&["teardown", "--plan"]).ok();
+    assert!(plan.stdout.contains("- glue database dbt_new"), "{}", plan.stdout);
+    w.run(&["teardown", "--yes"]).ok();
+    assert_eq!(w.database("dbt_new").await, None);
+    assert!(w.database("sales").await.is_some(), "only what lakepass created goes");
+    assert!(w.role(ROLE).await.is_none());
+}
+
+/// A database lakepass created that dbt has filled is kept: teardown stops before any
+/// change and names the tables; `--force` deletes it with them.
+#[tokio::test]
+async fn an_output_database_with_tables_is_deleted_only_with_force() {
+    let w = World::new().await;
+    w.config(
+        "deployments:\n  dbt:\n    stack: dbt-glue\n    region: us-east-1\n    values:\n      output_database: dbt_new\n      create_output_database: true\n      location: s3://dbt-demo-bucket/out\n      profile:\n        path: ./profiles.yml\n",
+    );
+    w.run(&["provision", "--yes"]).ok();
+    let table = aws_sdk_glue::types::TableInput::builder().name("customers").build().unwrap();
+    w.aws.glue.create_table().database_name("dbt_new").table_input(table).send().await.unwrap();
+    let before = w.snapshot().await;
+    let state = || std::fs::read_to_string(w.dir.path().join(".lakepass/dbt.json")).unwrap();
+    let state_before = state();
+
+    let run = w.run(&["teardown", "--yes"]).fails();
+    assert_eq!(
+        run.stderr.lines().collect::<Vec<_>>(),
+        [
+            "error: glue database dbt_new holds 1 table (customers); lakepass deletes a database it created only when it is empty",
+            "  hint: drop or move the tables first, or pass --force to delete the database with them (their data in S3 stays); nothing was changed",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.snapshot().await, before);
+    assert_eq!(state(), state_before);
+
+    // Turning the option off asks for the same deletion: refused the same way.
+    w.config(
+        "deployments:\n  dbt:\n    stack: dbt-glue\n    region: us-east-1\n    values:\n      output_database: dbt_new\n      location: s3://dbt-demo-bucket/out\n      profile:\n        path: ./profiles.yml\n",
+    );
+    let run = w.run(&["provision", "--yes"]).fails();
+    assert!(run.stderr.contains("error: glue database dbt_new holds 1 table (customers)"), "{}", run.stderr);
+    assert_eq!(w.snapshot().await, before);
+
+    let run = w.run(&["teardown", "--yes", "--force"]).ok();
+    assert!(run.stdout.contains("- glue database dbt_new"), "{}", run.stdout);
+    assert_eq!(w.database("dbt_new").await, None);
+    assert!(w.role(ROLE).await.is_none());
+}
+
+/// A database that exists is used as it is with create_output_database: lakepass neither
+/// records nor tags it, and teardown leaves it.
+#[tokio::test]
+async fn an_existing_output_database_is_used_and_never_deleted() {
+    let w = world().await;
+    config(&w, "[sales]", "      create_output_database: true\n");
+    let run = w.run(&["provision", "--yes"]).ok();
+    assert!(
+        run.stdout.contains("glue database dbt_demo exists and lakepass did not create it: it is used as it is, and lakepass never changes or deletes it"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(w.database("dbt_demo").await, Some((None, None)));
+    w.run(&["teardown", "--yes"]).ok();
+    assert_eq!(w.database("dbt_demo").await, Some((None, None)));
 }

@@ -70,7 +70,7 @@ async fn interrupted_runs_converge() {
                 if then_teardown {
                     w.run(&["teardown", "--yes"]).ok();
                     let left = w.snapshot().await;
-                    assert_eq!(left, "[]", "crash after {crash_after}: teardown left {left}");
+                    assert_eq!(left, SEEDED, "crash after {crash_after}: teardown left {left}");
                     assert!(w.state().is_none());
                     continue;
                 }
@@ -226,7 +226,7 @@ async fn thirty_percent_throttled_or_failing_calls_still_finish_with_default_ret
     assert_eq!(again.code, 0, "{again:?}");
     default_retries(&["teardown", "--yes"]).ok();
     w.proxy.inject_faults(0.0, 1);
-    assert_eq!(w.snapshot().await, "[]");
+    assert_eq!(w.snapshot().await, SEEDED);
 }
 
 #[tokio::test]

@@ -282,7 +282,7 @@ async fn a_create_whose_answer_is_lost_is_taken_as_made_and_leaves_no_second_key
     let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "converged: {again:?}");
     w.run(&["teardown", "--yes"]).ok();
-    assert_eq!(w.snapshot().await, "[]");
+    assert_eq!(w.snapshot().await, SEEDED);
 }
 
 /// A caller without iam:CreateRole used to get the policy created first. IAM's policy
@@ -397,7 +397,7 @@ async fn rotate_key_hands_over_a_new_key_and_deletes_the_old_only_on_finish() {
         assert_eq!(w.access_keys("secoda-glue-user").await.len(), 1, "crash {crash}");
     }
     w.run(&["teardown", "--yes"]).ok();
-    assert_eq!(w.snapshot().await, "[]");
+    assert_eq!(w.snapshot().await, SEEDED);
 
     // A role has no key to rotate.
     w.secoda(ROLE_VALUES);

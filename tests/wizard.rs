@@ -388,13 +388,17 @@ async fn dbt_s_output_database_is_checked_as_soon_as_it_is_typed() {
     exp(&mut s, "Set up access in this account and region?");
     send(&mut s, ENTER);
     exp(&mut s, "The Glue database dbt writes");
-    // A database the catalog lacks is refused on the spot, with the ones there are.
+    // A database the catalog lacks is offered creation on the spot; declined, the
+    // question is asked again with the ones there are.
     send(&mut s, &format!("dbt_dmeo{ENTER}"));
-    exp(&mut s, "there is no Glue database dbt_dmeo in this account and region");
-    exp(&mut s, "finance, marketing, sales");
-    // The answer is asked again, and one that exists moves on to the next question.
-    send(&mut s, &"\x7f".repeat(8));
-    send(&mut s, &format!("sales{ENTER}"));
+    exp(&mut s, "There is no Glue database dbt_dmeo here. Create it?");
+    send(&mut s, "n");
+    exp(&mut s, "Name one of: finance, marketing, sales");
+    exp(&mut s, "The Glue database dbt writes");
+    // Accepted, the wizard goes on to the next question (creating it is part of the plan).
+    send(&mut s, &format!("dbt_new{ENTER}"));
+    exp(&mut s, "There is no Glue database dbt_new here. Create it?");
+    send(&mut s, "y");
     exp(&mut s, "Glue databases dbt reads");
     send(&mut s, "\x03");
     let _ = ending(&s);

@@ -1,4 +1,4 @@
-//! IAM steps: one action's steps in order. A create whose answer was lost (a 5xx after
+//! IAM steps (and, through [`super::glue`], Glue's): one action's steps in order. A create whose answer was lost (a 5xx after
 //! the change happened) is settled by looking, not by trusting a retry.
 
 use super::{Context, Secret, crash_point};
@@ -230,6 +230,12 @@ async fn run_iam_step(cx: &Context<'_>, step: &Step) -> Result<StepOut, Error> {
                 Err(e) if !is_not_found(&e) => return Err(classify("iam:DeleteUserPolicy", c, e)),
                 _ => {}
             }
+        }
+        Step::CreateDatabase { .. } | Step::SetDatabaseLocation { .. } | Step::DeleteDatabase { .. } => {
+            super::glue::run_step(cx, step).await?;
+        }
+        Step::Tag { resource, .. } if resource.starts_with("glue-database/") => {
+            super::glue::run_step(cx, step).await?;
         }
         Step::Tag { resource, arn_or_name } => {
             let t = Some(tags(cx));

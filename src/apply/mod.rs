@@ -3,6 +3,7 @@
 //! No decisions are made here beyond retrying what AWS says is transient. IAM steps are
 //! in [`iam`]; Lake Formation grants, in batches, in [`grants`].
 
+mod glue;
 mod grants;
 mod iam;
 
@@ -115,9 +116,15 @@ pub async fn apply(cx: &Context<'_>, plan: &Plan, state: &mut State, applied: &m
         .actions
         .iter()
         .filter(|a| {
-            a.steps
-                .iter()
-                .any(|s| matches!(s, Step::CreatePolicy { .. } | Step::CreateRole { .. } | Step::CreateUser { .. }))
+            a.steps.iter().any(|s| {
+                matches!(
+                    s,
+                    Step::CreatePolicy { .. }
+                        | Step::CreateRole { .. }
+                        | Step::CreateUser { .. }
+                        | Step::CreateDatabase { .. }
+                )
+            })
         })
         .map(|a| a.address.clone())
         .collect();

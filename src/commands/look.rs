@@ -166,9 +166,31 @@ pub(crate) async fn look(
         .filter(|(name, p)| p.versions.len() == 1 && names.wanted.get(*name) != Some(&p.document))
         .map(|(name, _)| name.clone())
         .collect();
-    observe::complete_versions(aws, &mut iam, &changing).await.map_err(|e| e.for_caller(&caller))?;
-    if !missing.is_empty() {
-        iam.merge(observe::read_iam(aws, &facts, &missing).await.map_err(|e| e.for_caller(&caller))?);
+    // The Glue databases the deployment creates, or created, that exist; with the tables
+    // of those it would delete.
+    let database_names = |rs: &[Resource]| -> BTreeSet<String> {
+        rs.iter()
+            .filter_map(|r| match r {
+                Resource::Database { name, .. } if catalog.databases.contains_key(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let databases = database_names(&items);
+    let deleting: BTreeSet<String> = databases.difference(&database_names(&desired)).cloned().collect();
+    let (_, more, databases) = tokio::try_join!(
+        observe::complete_versions(aws, &mut iam, &changing),
+        async {
+            match missing.is_empty() {
+                true => Ok(None),
+                false => observe::read_iam(aws, &facts, &missing).await.map(Some),
+            }
+        },
+        observe::read_databases(aws, &facts, &databases, &deleting),
+    )
+    .map_err(|e| e.for_caller(&caller))?;
+    if let Some(more) = more {
+        iam.merge(more);
     }
     check_principals_exist(&desired, &iam, &facts, values, &loaded.name)?;
     // The grants still to make, and the tables of their databases: only there does the
@@ -192,7 +214,8 @@ pub(crate) async fn look(
         .filter(|db| catalog.databases.contains_key(db) && !catalog.tables.contains_key(db))
         .collect();
     observe::read_tables(aws, &mut catalog, &tables_needed).await.map_err(|e| e.for_caller(&caller))?;
-    let observed = observe::assemble(&catalog, iam, &facts, &items, &desired, &to_make);
+    let mut observed = observe::assemble(&catalog, iam, &facts, &items, &desired, &to_make);
+    observed.databases = databases;
     Ok(Looked { facts, caller, catalog, desired, candidates, observed, scope: scope_note, data_note })
 }
 

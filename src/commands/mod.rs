@@ -61,6 +61,17 @@ pub struct ProvisionOpts {
     pub replace_secret_file: bool,
     /// Replace a profiles.yml target lakepass did not write.
     pub overwrite_profile: bool,
+    /// Delete an owned Glue database no longer wanted that still holds tables.
+    pub force: bool,
+}
+
+/// What a plan may do beyond creating, changing and deleting what the deployment owns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Consent {
+    /// Take over existing resources with the target names (--adopt).
+    pub adopt: bool,
+    /// Delete an owned Glue database that still holds tables (--force).
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -71,6 +82,8 @@ pub struct TeardownOpts {
     pub adopt: bool,
     /// Take off policies others put on the role or user before deleting it.
     pub detach_foreign: bool,
+    /// Delete an owned Glue database that still holds tables.
+    pub force: bool,
 }
 
 /// A deployment loaded and checked, not yet connected.

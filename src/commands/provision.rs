@@ -12,7 +12,7 @@ use crate::plan::{self, Plan};
 /// `lakepass provision [--plan]`. Returns the exit code.
 pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
-    let mut p = prepare(g, loaded, o.adopt, !o.plan_only).await?;
+    let mut p = prepare(g, loaded, Consent { adopt: o.adopt, force: o.force }, !o.plan_only).await?;
     p.ask_simulator().await;
     // A new key's secret needs somewhere to go: checked before the plan is shown.
     let secret_file = match &o.secret_file {
@@ -166,7 +166,7 @@ impl Prepared {
 /// Checks values, connects, observes and plans. Changes nothing. With `lock`, the state is
 /// locked from here on; without, it is only read, and [`execute`] locks it (and checks it
 /// did not change meanwhile), so that planning leaves no file behind.
-pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Result<Prepared, Error> {
+pub async fn prepare(g: &Global, loaded: Loaded, consent: Consent, lock: bool) -> Result<Prepared, Error> {
     let values = loaded.values()?;
     let aws = loaded.aws(g).await?;
     let (store, mut state) = if lock {
@@ -185,9 +185,10 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
         desired: &desired,
         observed: &observed,
         state: &state,
-        adopt,
+        adopt: consent.adopt,
         policy_quota: loaded.deployment.managed_policy_quota.unwrap_or(plan::DEFAULT_POLICY_QUOTA),
         detach_foreign: false,
+        force: consent.force,
     })?;
     let mut plan = plan;
     if let Some(note) = data_note {
@@ -196,7 +197,19 @@ pub async fn prepare(g: &Global, loaded: Loaded, adopt: bool, lock: bool) -> Res
     if let Some(note) = scope {
         plan.notes.insert(0, note);
     }
-    let blocked = observe::grant_blockers(&catalog, &caller, &plan::grants_needed(&plan));
+    // Whoever creates a database may grant on it (Lake Formation's implicit permissions).
+    let creating: Vec<&str> = plan
+        .actions
+        .iter()
+        .flat_map(|a| &a.steps)
+        .filter_map(|s| match s {
+            plan::Step::CreateDatabase { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let needed: Vec<_> =
+        plan::grants_needed(&plan).into_iter().filter(|(t, _)| !creating.contains(&t.database())).collect();
+    let blocked = observe::grant_blockers(&catalog, &caller, &needed);
     let denied = Vec::new();
     Ok(Prepared { loaded, values, aws, facts, caller, store, state, desired, plan, blocked, denied, catalog, observed })
 }

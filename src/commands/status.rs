@@ -73,7 +73,7 @@ pub async fn status(g: &Global, o: &StatusOpts) -> Result<i32, Error> {
 
 async fn status_of(g: &Global, name: &str) -> Result<Report, Error> {
     // The same observation and plan as `provision --plan`, read without the lock.
-    let p = prepare(g, Loaded::new(g, Some(name))?, false, false).await?;
+    let p = prepare(g, Loaded::new(g, Some(name))?, Consent::default(), false).await?;
     let (loaded, facts, state, plan, desired) = (&p.loaded, &p.facts, &p.state, &p.plan, &p.desired);
     let mut resources = Vec::new();
     for r in desired {

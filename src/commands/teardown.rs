@@ -33,6 +33,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
         adopt: false,
         policy_quota: loaded.deployment.managed_policy_quota.unwrap_or(plan::DEFAULT_POLICY_QUOTA),
         detach_foreign: o.detach_foreign,
+        force: o.force,
     })?;
     for a in &mut plan.actions {
         a.reason = format!("created by lakepass for deployment {}", loaded.name);

@@ -98,7 +98,7 @@ pub async fn after_apply(g: &Global, name: &str) -> String {
 /// table locations, bucket policies and keys (calls that grow with the catalog); without
 /// it, IAM (built-in evaluator) and Lake Formation only, for the line after an apply.
 async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error> {
-    let p = prepare(g, Loaded::new(g, Some(name))?, false, false).await?;
+    let p = prepare(g, Loaded::new(g, Some(name))?, Consent::default(), false).await?;
     let principal = p
         .desired
         .iter()

@@ -7,10 +7,12 @@
 //! [`assemble`] then puts together, purely, what the planner compares.
 
 mod catalog;
+mod glue;
 mod iam;
 mod rights;
 
 pub use catalog::{Catalog, IAM_ALLOWED_PRINCIPALS};
+pub use glue::DatabaseObs;
 pub use iam::{Iam, Names};
 pub use rights::{Context, Simulated, denied as iam_denied, simulate_all, simulate_in_context};
 
@@ -57,6 +59,20 @@ pub async fn missing_connections(aws: &Aws, names: &[String]) -> Result<Vec<Stri
     catalog::missing_connections(aws, names).await
 }
 
+/// Reads the Glue databases a deployment creates (see [`DatabaseObs`]) that exist, with
+/// the tables of those in `listing`.
+pub async fn read_databases(
+    aws: &Aws,
+    facts: &Facts,
+    names: &BTreeSet<String>,
+    listing: &BTreeSet<String>,
+) -> Result<BTreeMap<String, DatabaseObs>, Error> {
+    if names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    glue::read(aws, facts, names, listing).await
+}
+
 /// Completes the version lists of policies read as unchanged that turn out to change.
 pub async fn complete_versions(aws: &Aws, iam: &mut Iam, policies: &BTreeSet<String>) -> Result<(), Error> {
     iam::complete_versions(aws, iam, policies).await
@@ -78,6 +94,8 @@ pub struct Observed {
     pub policies: BTreeMap<String, PolicyObs>,
     pub roles: BTreeMap<String, PrincipalObs>,
     pub users: BTreeMap<String, PrincipalObs>,
+    /// The Glue databases a deployment creates (or created) that exist.
+    pub databases: BTreeMap<String, DatabaseObs>,
     /// Lake Formation permissions each principal of interest holds on each target.
     pub grants: BTreeMap<(Principal, LfTarget), BTreeSet<String>>,
     /// Databases and tables the desired grants name that the Glue catalog lacks.
@@ -183,7 +201,19 @@ pub fn assemble(
             .collect()
     };
     let (granting, making) = (targets(desired), targets(to_make));
-    obs.missing_in_catalog = catalog.missing(&granting, &making);
+    // A database the deployment creates is missing until it does.
+    let creating: BTreeSet<&str> = desired
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Database { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    obs.missing_in_catalog = catalog
+        .missing(&granting, &making)
+        .into_iter()
+        .filter(|m| !m.strip_prefix("database ").is_some_and(|d| creating.contains(d)))
+        .collect();
     let governed = catalog.iam_governed();
     let databases: BTreeSet<&str> = making.iter().map(LfTarget::database).collect();
     obs.iam_governed = databases.into_iter().filter(|d| governed.contains(*d)).map(str::to_string).collect();
@@ -216,6 +246,7 @@ pub fn names(items: &[Resource], state: &crate::state::State, desired: &[Resourc
             Resource::Grant { principal: p, .. } => {
                 principal(&mut n, p);
             }
+            Resource::Database { .. } => {}
         }
     }
     for o in state.resources.values() {

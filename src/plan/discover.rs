@@ -34,6 +34,9 @@ pub fn discover(
             }
             Resource::Role { name, .. } => observed.roles.get(name).filter(|p| ours(&p.owner)).map(|p| p.arn.clone()),
             Resource::User { name } => observed.users.get(name).filter(|p| ours(&p.owner)).map(|p| p.arn.clone()),
+            Resource::Database { name, .. } => {
+                observed.databases.get(name).filter(|d| ours(&d.owner)).map(|d| d.arn.clone())
+            }
             _ => continue,
         };
         let Some(arn) = arn else { continue };

@@ -36,6 +36,9 @@ pub struct Input<'a> {
     /// Take off policies others put on a principal lakepass deletes (teardown
     /// --detach-foreign); without it such a deletion stops the plan.
     pub detach_foreign: bool,
+    /// Delete owned Glue databases that still hold tables (--force); without it such a
+    /// deletion stops the plan.
+    pub force: bool,
 }
 
 /// IAM's default quota of managed policies per role or user.
@@ -392,6 +395,52 @@ impl Planner<'_> {
                 }
             }
             Resource::AccessKey { user } => self.access_key(r, user),
+            Resource::Database { name, description, location } => match obs.databases.get(name) {
+                None => {
+                    let steps = vec![Step::CreateDatabase {
+                        name: name.clone(),
+                        description: description.clone(),
+                        location: location.clone(),
+                    }];
+                    self.action(Change::Create, r, gone(was_owned, "the database"), steps);
+                }
+                Some(seen) => {
+                    let recorded = was_owned || self.input.state.pending.contains(&address);
+                    let adopting = !(recorded && self.tagged_ours(&seen.owner));
+                    if adopting && !self.input.adopt {
+                        // Used as it is: a database someone made is theirs, tables and all.
+                        self.plan.notes.push(format!(
+                            "glue database {name} exists and lakepass did not create it{}: it is used as it is, and lakepass never changes or deletes it (pass --adopt to take it over)",
+                            if self.tagged_ours(&seen.owner) { " (it carries this deployment's tag, but no state records it)" } else { "" }
+                        ));
+                        return;
+                    }
+                    let mut steps = Vec::new();
+                    if adopting {
+                        steps.push(Step::Tag { resource: address.clone(), arn_or_name: facts.database_arn(name) });
+                    }
+                    let moved = &seen.location != location;
+                    if moved {
+                        steps.push(Step::SetDatabaseLocation { name: name.clone(), location: location.clone() });
+                    }
+                    let was = seen.location.as_deref().unwrap_or("unset");
+                    if adopting {
+                        let reason = if moved {
+                            format!(
+                                "exists, not created by this deployment; adopted (--adopt), its location changed from {was}"
+                            )
+                        } else {
+                            "exists, not created by this deployment; adopted (--adopt)".to_string()
+                        };
+                        self.action(Change::Adopt, r, reason, steps);
+                    } else if moved {
+                        let reason = format!("its location is {was}, not {}", location.as_deref().unwrap_or("unset"));
+                        self.action(Change::Update, r, reason, steps);
+                    } else {
+                        self.record(r, Some(facts.database_arn(name)), None);
+                    }
+                }
+            },
             Resource::Grant { principal, target, permissions } => {
                 let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
                 let principal_arn = principal.arn(facts);
@@ -540,6 +589,35 @@ impl Planner<'_> {
                     forget(self, None);
                 }
             }
+            Resource::Database { name, .. } => match obs.databases.get(name) {
+                None => forget(self, None),
+                Some(seen) if !self.tagged_ours(&seen.owner) => forget(self, not_tagged(r.describe())),
+                Some(seen) => {
+                    let tables = seen.tables.clone().unwrap_or_default();
+                    if !tables.is_empty() && !self.input.force {
+                        self.refusals.push(Error::Value {
+                            field: format!("glue database {name}"),
+                            problem: format!(
+                                "holds {} ({}); lakepass deletes a database it created only when it is empty",
+                                count(tables.len(), "table"),
+                                shortlist(&tables)
+                            ),
+                            fix: "drop or move the tables first, or pass --force to delete the database with them (their data in S3 stays); nothing was changed".into(),
+                        });
+                        return;
+                    }
+                    let reason = if tables.is_empty() {
+                        "no longer part of the deployment (it holds no tables)".to_string()
+                    } else {
+                        format!(
+                            "no longer part of the deployment; --force: its {} go with it (their data in S3 stays)",
+                            count(tables.len(), "table")
+                        )
+                    };
+                    let steps = vec![Step::DeleteDatabase { name: name.clone(), tables }];
+                    self.action(Change::Delete, r, reason, steps);
+                }
+            },
             Resource::Grant { principal, target, permissions } => {
                 let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
                 let revoke: BTreeSet<String> = permissions.intersection(&held).cloned().collect();
@@ -564,6 +642,20 @@ impl Planner<'_> {
             }
         }
     }
+}
+
+/// "1 table", "3 tables".
+fn count(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
+/// Up to five names, and how many more.
+fn shortlist(names: &[String]) -> String {
+    let mut out = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 5 {
+        out.push_str(&format!(" and {} more", names.len() - 5));
+    }
+    out
 }
 
 /// The `sts:ExternalId` a trust policy requires, if any.

@@ -58,7 +58,27 @@ pub fn iam_needed(plan: &Plan, facts: &Facts) -> BTreeMap<String, BTreeSet<&'sta
             Step::DeleteInlinePolicy { principal: p @ Principal::User(_), .. } => {
                 need(p.arn(facts), &["iam:DeleteUserPolicy"])
             }
+            // Glue authorizes a database call on the catalog and the database together.
+            Step::CreateDatabase { name, .. } => {
+                need(facts.catalog_arn(), &["glue:CreateDatabase"]);
+                need(facts.database_arn(name), &["glue:CreateDatabase", "glue:TagResource"]);
+            }
+            Step::SetDatabaseLocation { name, .. } => {
+                need(facts.catalog_arn(), &["glue:GetDatabase", "glue:UpdateDatabase"]);
+                need(facts.database_arn(name), &["glue:GetDatabase", "glue:UpdateDatabase"]);
+            }
+            Step::DeleteDatabase { name, tables } => {
+                need(facts.catalog_arn(), &["glue:DeleteDatabase"]);
+                need(facts.database_arn(name), &["glue:DeleteDatabase"]);
+                if !tables.is_empty() {
+                    need(
+                        format!("{}/*", facts.database_arn(name).replace(":database/", ":table/")),
+                        &["glue:DeleteTable"],
+                    );
+                }
+            }
             Step::Tag { resource, arn_or_name } => match resource.split('/').next().unwrap_or_default() {
+                "glue-database" => need(arn_or_name.clone(), &["glue:TagResource"]),
                 "policy" => need(arn_or_name.clone(), &["iam:TagPolicy"]),
                 "role" => need(role(arn_or_name), &["iam:TagRole"]),
                 _ => need(user(arn_or_name), &["iam:TagUser"]),

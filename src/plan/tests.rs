@@ -9,9 +9,11 @@ use crate::render::render;
 use crate::stack::{Stack, validate_values};
 use serde_json::json;
 
-const DEP: &str = "secoda";
+mod database;
 
-fn facts() -> Facts {
+pub(super) const DEP: &str = "secoda";
+
+pub(super) fn facts() -> Facts {
     Facts { account: "123456789012".into(), partition: "aws".into(), region: "us-east-1".into() }
 }
 
@@ -31,6 +33,17 @@ fn desired(extra: Value) -> Vec<Resource> {
 }
 
 fn plan_of(desired: &[Resource], observed: &Observed, state: &State, adopt: bool) -> Result<Plan, Error> {
+    plan_forced(desired, observed, state, adopt, false)
+}
+
+/// [`plan_of`], deleting owned Glue databases that hold tables when `force` says so.
+pub(super) fn plan_forced(
+    desired: &[Resource],
+    observed: &Observed,
+    state: &State,
+    adopt: bool,
+    force: bool,
+) -> Result<Plan, Error> {
     plan(&Input {
         deployment: DEP,
         facts: &facts(),
@@ -40,11 +53,12 @@ fn plan_of(desired: &[Resource], observed: &Observed, state: &State, adopt: bool
         adopt,
         policy_quota: DEFAULT_POLICY_QUOTA,
         detach_foreign: false,
+        force,
     })
 }
 
 /// Plays a plan onto AWS (as observed) and the state, as apply would.
-fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
+pub(super) fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
     let f = facts();
     for (address, owned) in &plan.record {
         state.resources.insert(address.clone(), owned.clone());
@@ -58,7 +72,12 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
         .filter(|a| {
             matches!(
                 a.steps.first(),
-                Some(Step::CreatePolicy { .. } | Step::CreateRole { .. } | Step::CreateUser { .. })
+                Some(
+                    Step::CreatePolicy { .. }
+                        | Step::CreateRole { .. }
+                        | Step::CreateUser { .. }
+                        | Step::CreateDatabase { .. }
+                )
             )
         })
         .map(|a| a.address.clone())
@@ -171,6 +190,25 @@ fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) {
                     if held.is_empty() {
                         observed.grants.remove(&(principal.clone(), target.clone()));
                     }
+                }
+                Step::CreateDatabase { name, location, .. } => {
+                    let obs = crate::observe::DatabaseObs {
+                        arn: f.database_arn(name),
+                        owner: Some(DEP.into()),
+                        location: location.clone(),
+                        tables: Some(vec![]),
+                    };
+                    observed.databases.insert(name.clone(), obs);
+                }
+                Step::SetDatabaseLocation { name, location } => {
+                    observed.databases.get_mut(name).unwrap().location = location.clone();
+                }
+                Step::DeleteDatabase { name, .. } => {
+                    observed.databases.remove(name);
+                }
+                Step::Tag { resource, .. } if resource.starts_with("glue-database/") => {
+                    let name = resource.split_once('/').unwrap().1;
+                    observed.databases.get_mut(name).unwrap().owner = Some(DEP.into());
                 }
                 Step::Tag { resource, .. } => {
                     let name = resource.split_once('/').unwrap().1.to_string();
@@ -699,6 +737,7 @@ fn teardown_stops_on_policies_others_put_on_our_role_unless_told_to_detach_them(
         adopt: false,
         policy_quota: DEFAULT_POLICY_QUOTA,
         detach_foreign: true,
+        force: false,
     };
     let p = plan(&input).unwrap();
     simulate(&mut o, &mut s, &p);

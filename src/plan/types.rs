@@ -113,6 +113,22 @@ pub enum Step {
         target: LfTarget,
         permissions: BTreeSet<String>,
     },
+    /// Creates a Glue database carrying the ownership tags.
+    CreateDatabase {
+        name: String,
+        description: String,
+        location: Option<String>,
+    },
+    /// Sets an owned Glue database's location, keeping everything else it has.
+    SetDatabaseLocation {
+        name: String,
+        location: Option<String>,
+    },
+    /// Deletes an owned Glue database; the `tables` it holds go with it (--force).
+    DeleteDatabase {
+        name: String,
+        tables: Vec<String>,
+    },
     /// Puts the ownership tags on a resource being adopted.
     Tag {
         resource: String,
@@ -175,6 +191,7 @@ impl Action {
             Resource::Policy { name, .. } => Some(facts.policy_arn(name)),
             Resource::Role { name, .. } => Some(Principal::Role(name.clone()).arn(facts)),
             Resource::User { name } => Some(Principal::User(name.clone()).arn(facts)),
+            Resource::Database { name, .. } => Some(facts.database_arn(name)),
             _ => None,
         };
         state.pending.remove(&self.address);

@@ -229,7 +229,8 @@ fn render_once(
         let name = match t {
             ResourceTemplate::Policy { name, .. }
             | ResourceTemplate::Role { name, .. }
-            | ResourceTemplate::User { name, .. } => ctx.text(name)?,
+            | ResourceTemplate::User { name, .. }
+            | ResourceTemplate::Database { name, .. } => ctx.text(name)?,
             ResourceTemplate::Grants { .. } | ResourceTemplate::Attachment { .. } => String::new(),
         };
         names.insert(t.id().to_string(), (name, t));
@@ -325,6 +326,13 @@ fn render_once(
                 if *access_key {
                     out.push(Resource::AccessKey { user: name.clone() });
                 }
+            }
+            ResourceTemplate::Database { description, location, .. } => {
+                let location = match location {
+                    Some(l) => Some(ctx.text(l)?).filter(|l| !l.is_empty()),
+                    None => None,
+                };
+                out.push(Resource::Database { name, description: ctx.text(description)?, location });
             }
             ResourceTemplate::Attachment { policy, to_arn, .. } => {
                 let arn = ctx.text(to_arn)?;

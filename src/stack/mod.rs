@@ -174,6 +174,16 @@ pub enum ResourceTemplate {
         /// Template rendering to the principal's ARN.
         to_arn: String,
     },
+    /// A Glue database lakepass creates where it is missing, and owns: one that exists
+    /// already is used as it is, never changed or deleted. Teardown deletes it only when
+    /// it holds no tables, or with `--force`.
+    Database {
+        when: Option<String>,
+        name: String,
+        description: String,
+        /// Template giving its location (`s3://bucket/prefix/`), where new tables go.
+        location: Option<String>,
+    },
     Grants {
         when: Option<String>,
         /// Template rendering to the id of the principal resource.
@@ -197,6 +207,7 @@ impl ResourceTemplate {
             ResourceTemplate::Role { id, .. } => id.as_deref().unwrap_or("role"),
             ResourceTemplate::User { id, .. } => id.as_deref().unwrap_or("user"),
             ResourceTemplate::Attachment { .. } => "attachment",
+            ResourceTemplate::Database { .. } => "database",
             ResourceTemplate::Grants { .. } => "grants",
         }
     }
@@ -207,6 +218,7 @@ impl ResourceTemplate {
             | ResourceTemplate::Role { when, .. }
             | ResourceTemplate::User { when, .. }
             | ResourceTemplate::Attachment { when, .. }
+            | ResourceTemplate::Database { when, .. }
             | ResourceTemplate::Grants { when, .. } => when.as_deref(),
         }
     }

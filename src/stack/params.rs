@@ -60,6 +60,8 @@ pub enum ParamType {
     TableMap,
     /// A whole number (`min` bounds it).
     Integer,
+    /// true or false.
+    Boolean,
     /// Free text on one line.
     Text,
     /// An `s3://bucket[/prefix]` location.
@@ -318,6 +320,12 @@ pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error
             }
             Ok(Value::from(n))
         }
+        ParamType::Boolean => match v {
+            Value::Bool(_) => Ok(v.clone()),
+            Value::String(s) if ["true", "yes"].contains(&s.trim().to_lowercase().as_str()) => Ok(Value::Bool(true)),
+            Value::String(s) if ["false", "no"].contains(&s.trim().to_lowercase().as_str()) => Ok(Value::Bool(false)),
+            _ => Err(bad(field, format!("must be true or false, got {v}"), "write true or false")),
+        },
         ParamType::Text => {
             let s = string(v, field)?;
             if s.trim().is_empty() || s.contains('\n') {

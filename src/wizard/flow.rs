@@ -38,6 +38,10 @@ pub struct Question {
     pub source: Option<Source>,
     /// For `table_locations`: the parameter naming the databases (default `databases`).
     pub from: Option<String>,
+    /// For one database checked against the catalog: the boolean parameter that has
+    /// lakepass create it. A name the catalog lacks is then offered creation (or, from an
+    /// answers file, accepted when the parameter is true) instead of refused.
+    pub create_with: Option<String>,
 }
 
 /// Lookups in the account that suggest answers.
@@ -90,6 +94,11 @@ impl Flow {
             let Some(p) = stack.parameter(&q.param) else {
                 return Err(fail(format!("question for {}, which the stack does not have", q.param)));
             };
+            if let Some(flag) = &q.create_with
+                && !stack.parameter(flag).is_some_and(|f| f.kind == crate::stack::ParamType::Boolean)
+            {
+                return Err(fail(format!("{}: create_with names {flag}, which is no boolean parameter", q.param)));
+            }
             for c in q.choices.keys() {
                 if !p.choices.contains(c) {
                     return Err(fail(format!("{}: label for {c}, which is not a choice", q.param)));

@@ -101,7 +101,7 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         values,
     };
     let loaded = Loaded::with(&g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;
-    let mut prepared = commands::prepare(&g, loaded, o.adopt, false).await?;
+    let mut prepared = commands::prepare(&g, loaded, commands::Consent { adopt: o.adopt, force: false }, false).await?;
     prepared.ask_simulator().await;
     prepared.check_can_apply()?;
     crate::commands::print(&prepared.plan_text());
@@ -191,7 +191,7 @@ async fn interview(
             continue;
         }
         let existing = current.get(&p.name).cloned();
-        let answer = ask_one(asker, p, q, &values, existing, aws, caller).await?;
+        let answer = ask_one(asker, p, q, &mut values, existing, aws, caller).await?;
         values.insert(p.name.clone(), answer);
     }
     // A database no longer chosen takes its table list with it.
@@ -262,7 +262,7 @@ async fn ask_one(
     asker: &mut dyn Asker,
     p: &Parameter,
     q: &Question,
-    values: &Values,
+    values: &mut Values,
     existing: Option<Value>,
     aws: &Aws,
     caller: &str,
@@ -397,18 +397,37 @@ async fn ask_one(
                     None
                 }
             };
+            // With `create_with`, a name the catalog lacks may be created by lakepass: an
+            // answers file says so with that value, a person is asked.
+            let flag = q.create_with.as_deref();
+            let creating = flag.and_then(|f| values.get(f)).and_then(Value::as_bool) == Some(true);
+            let offer = flag.is_some() && asker.interactive();
             let check = |s: &str| {
                 check_one(s)?;
                 match &known {
-                    Some(known) if !known.iter().any(|k| k == s) => Err(format!(
-                        "there is no Glue database {s} in this account and region (create it first, e.g. `aws glue create-database --database-input Name={s}`, or name one of: {})",
+                    Some(known) if !known.iter().any(|k| k == s) && !creating && !offer => Err(format!(
+                        "there is no Glue database {s} in this account and region (create it first, e.g. `aws glue create-database --database-input Name={s}`{}, or name one of: {})",
+                        flag.map(|f| format!(", or set {f}: true to have lakepass create it")).unwrap_or_default(),
                         shortlist(known)
                     )),
                     _ => Ok(()),
                 }
             };
-            let suggestion = default.as_ref().and_then(Value::as_str);
-            Ok(json!(asker.text(&p.name, &q.prompt, suggestion, &check)?))
+            let mut suggestion = default.as_ref().and_then(Value::as_str).map(str::to_string);
+            loop {
+                let answer = asker.text(&p.name, &q.prompt, suggestion.as_deref(), &check)?;
+                let missing = known.as_ref().is_some_and(|k| !k.contains(&answer));
+                let (Some(flag), true, false) = (flag, missing, creating) else { return Ok(json!(answer)) };
+                let question = format!(
+                    "There is no Glue database {answer} here. Create it? (lakepass owns it; teardown deletes it only while it holds no tables)"
+                );
+                if asker.confirm(&question, true)? {
+                    values.insert(flag.to_string(), json!(true));
+                    return Ok(json!(answer));
+                }
+                eprintln!("  Name one of: {}", shortlist(known.as_deref().unwrap_or_default()));
+                suggestion = None;
+            }
         }
         _ => {
             let mut suggestion = default.as_ref().map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()));

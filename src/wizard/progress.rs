@@ -19,6 +19,7 @@ pub struct Bars {
 fn phase(r: &Resource) -> &'static str {
     match r {
         Resource::Policy { .. } | Resource::Role { .. } | Resource::User { .. } => "IAM policy and principal",
+        Resource::Database { .. } => "Glue database",
         Resource::AccessKey { .. } | Resource::Attachment { .. } => "keys and attachments",
         Resource::Grant { .. } => "Lake Formation grants",
     }

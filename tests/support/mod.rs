@@ -152,6 +152,10 @@ pub struct World {
 
 pub const DATABASES: &[&str] = &["sales", "marketing", "finance"];
 
+/// [`World::snapshot`] of an account holding nothing but what [`World::seed`] made.
+pub const SEEDED: &str =
+    "glue database finance at None\nglue database marketing at None\nglue database sales at None\n[]";
+
 impl World {
     pub async fn new() -> World {
         World::with(true).await
@@ -248,7 +252,8 @@ impl World {
         out
     }
 
-    /// What the user could check of AWS: every IAM name and key, policy versions, grants.
+    /// What the user could check of AWS: every IAM name and key, policy versions, Glue
+    /// databases, grants.
     pub async fn snapshot(&self) -> String {
         let w = self;
         let roles = w.aws.iam.list_roles().send().await.unwrap();
@@ -266,8 +271,22 @@ impl World {
             let name = p.policy_name().unwrap();
             out.push_str(&format!("policy {name} versions {}\n", w.policy_versions(name).await));
         }
+        let mut databases: Vec<String> = (w.aws.glue.get_databases().send().await.unwrap().database_list().iter())
+            .map(|d| format!("glue database {} at {:?}\n", d.name(), d.location_uri()))
+            .collect();
+        databases.sort();
+        out.extend(databases);
         out.push_str(&format!("{:?}", w.grants().await));
         out
+    }
+
+    /// A Glue database's location and ownership tag, if it exists.
+    pub async fn database(&self, name: &str) -> Option<(Option<String>, Option<String>)> {
+        let got = self.aws.glue.get_database().name(name).send().await.ok()?;
+        let arn = format!("arn:aws:glue:us-east-1:{ACCOUNT}:database/{name}");
+        let tags = self.aws.glue.get_tags().resource_arn(arn).send().await.unwrap();
+        let owner = tags.tags().and_then(|t| t.get("lakepass:deployment")).cloned();
+        Some((got.database().unwrap().location_uri().map(str::to_string), owner))
     }
 
     pub fn config(&self, yaml: &str) {
