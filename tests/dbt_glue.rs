@@ -361,6 +361,17 @@ async fn a_connection_in_the_profile_must_exist_and_gives_the_role_just_that_con
     assert!(doc.contains("\"arn:aws:glue:us-east-1:123456789012:connection/warehouse-vpc\""), "{doc}");
     assert!(doc.contains("ec2:CreateNetworkInterface"), "{doc}");
     assert_eq!(profiles(&w)["dbt_demo"]["outputs"]["dev"]["connections"], "warehouse-vpc");
+    // IAM's evaluation of the attached policy (the emulator checks Glue calls against "*"
+    // and cannot run a session as a Glue service role, so verify decides): the session
+    // role may read that connection, in the catalog it belongs to.
+    let verify = w.run(&["verify"]);
+    assert_eq!(verify.code, 0, "{verify:?}");
+    for arn in ["catalog", "connection/warehouse-vpc"] {
+        let line = format!(
+            "ok      needs read the Glue connections the profile names: IAM allows glue:GetConnection on arn:aws:glue:us-east-1:123456789012:{arn} [built-in evaluator]"
+        );
+        assert!(verify.stdout.contains(&line), "{line}\n{}", verify.stdout);
+    }
 }
 
 #[tokio::test]

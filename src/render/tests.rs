@@ -473,6 +473,42 @@ mod dbt_tests {
         assert!(!without.iter().any(|r| r.address().contains("dbt-glue-client")));
     }
 
+    /// What the emulator cannot decide (it checks Glue calls against "*"), decided by
+    /// IAM's evaluation logic over the rendered documents: the client lists the output
+    /// database's tables and the sources', no other database's; the session role reads
+    /// just the connections the profile names.
+    #[test]
+    fn the_client_lists_the_output_tables_and_the_session_reads_its_connections() {
+        use crate::verify::evaluate::{Decision, Request, evaluate};
+        let rs = dbt(json!({
+            "client_principal": "arn:aws:iam::123456789012:user/alice",
+            "profile": {"name": "dbt_demo", "schema": "dbt_demo", "connections": "warehouse-vpc"},
+        }));
+        let document = |policy: &str| {
+            rs.iter()
+                .find_map(|r| match r {
+                    Resource::Policy { name, document, .. } if name == policy => Some(document),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        let context = Default::default();
+        let decide = |policy: &str, action: &str, resource: &str| {
+            let arn = format!("arn:aws:glue:us-east-1:123456789012:{resource}");
+            evaluate(&[document(policy)], &Request { action, resource: &arn, context: &context })
+        };
+        for resource in ["catalog", "database/dbt_demo", "table/dbt_demo/orders", "database/sales"] {
+            assert_eq!(decide("dbt-glue-client", "glue:GetTables", resource), Decision::Allowed, "{resource}");
+        }
+        assert_eq!(decide("dbt-glue-client", "glue:GetTables", "database/finance"), Decision::ImplicitDeny);
+        assert_eq!(decide("dbt-glue-client", "glue:CreateTable", "database/dbt_demo"), Decision::ImplicitDeny);
+        let role = "dbt-glue-interactive-session";
+        for resource in ["catalog", "connection/warehouse-vpc"] {
+            assert_eq!(decide(role, "glue:GetConnection", resource), Decision::Allowed, "{resource}");
+        }
+        assert_eq!(decide(role, "glue:GetConnection", "connection/other-vpc"), Decision::ImplicitDeny);
+    }
+
     #[test]
     fn a_client_principal_of_another_account_is_refused() {
         let stack = Stack::shipped("dbt-glue").unwrap();
