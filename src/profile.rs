@@ -1,5 +1,5 @@
-//! dbt profiles: the `profiles.yml` target of a dbt-glue deployment, rendered and merged
-//! into the user's file.
+//! Profiles files: the target a deployment's stack writes into a YAML file of named
+//! profiles with targets (the layout of dbt's `profiles.yml`), merged into the user's file.
 //!
 //! Merging edits the file as text: every other profile, target and comment stays byte for
 //! byte, a backup of the previous file is kept, and a target lakepass did not write (it
@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 /// A deployment's target: where it goes and what it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
+    /// What the stack calls it ("dbt profile").
+    pub label: String,
     pub path: String,
     pub profile: String,
     pub target: String,
@@ -21,28 +23,6 @@ pub struct Target {
 /// The first line of every target lakepass writes; it is how lakepass knows its own.
 pub fn marker(deployment: &str) -> String {
     format!("# managed by lakepass (deployment {deployment}); edit lakepass.yaml instead")
-}
-
-/// The settings of a target, in the order dbt's documentation lists them.
-pub fn target_fields(settings: &Value, role_arn: &str, region: &str, location: &str) -> Vec<(String, Value)> {
-    let get = |key: &str| settings.get(key).cloned();
-    let entries: [(&str, Option<Value>); 13] = [
-        ("type", Some(Value::from("glue"))),
-        ("role_arn", Some(Value::from(role_arn))),
-        ("region", Some(Value::from(region))),
-        ("workers", get("workers")),
-        ("worker_type", get("worker_type")),
-        ("schema", get("schema")),
-        // dbt-glue requires `database` to be omitted or equal to `schema`.
-        ("database", get("schema")),
-        ("session_provisioning_timeout_in_seconds", get("session_provisioning_timeout_in_seconds")),
-        ("location", Some(Value::from(location))),
-        ("idle_timeout", get("idle_timeout")),
-        ("glue_version", get("glue_version")),
-        ("security_configuration", get("security_configuration")),
-        ("connections", get("connections")),
-    ];
-    entries.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect()
 }
 
 /// The target's block, indented by `indent`: the marker, `TARGET:`, then its settings.
@@ -371,9 +351,18 @@ mod tests {
     use serde_json::json;
 
     fn fields() -> Vec<(String, Value)> {
-        let settings = json!({"schema": "dbt_demo", "workers": 2, "worker_type": "G.1X", "idle_timeout": 10,
-            "session_provisioning_timeout_in_seconds": 120});
-        target_fields(&settings, "arn:aws:iam::123456789012:role/r", "us-east-1", "s3://b/p")
+        let settings = json!([
+            ["type", "glue"],
+            ["role_arn", "arn:aws:iam::123456789012:role/r"],
+            ["region", "us-east-1"],
+            ["workers", 2],
+            ["worker_type", "G.1X"],
+            ["schema", "dbt_demo"],
+            ["database", "dbt_demo"],
+            ["location", "s3://b/p"],
+            ["idle_timeout", 10]
+        ]);
+        serde_json::from_value(settings).unwrap()
     }
 
     const OTHER: &str = "# team profiles\nanalytics:\n  target: prod\n  outputs:\n    prod:\n      type: postgres  # keep me\n      host: db\n\n";

@@ -18,8 +18,8 @@ pub async fn profile(g: &Global) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
     let values = loaded.values()?;
     let (_, facts, _) = loaded.connect(g).await?;
-    let Some(t) = provision::profile_of(&loaded, &facts, &values) else {
-        return Err(Error::Other(format!("stack {} has no dbt profile", loaded.stack.name)));
+    let Some(t) = provision::profile_of(&loaded, &facts, &values)? else {
+        return Err(Error::Other(format!("stack {} writes no profile", loaded.stack.name)));
     };
     print(&crate::profile::profile_text(&t.profile, &t.target, &t.fields, &loaded.name));
     Ok(0)

@@ -222,7 +222,7 @@ pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn P
     let Prepared { loaded, values, aws, facts, caller, store, mut state, plan, .. } = p;
     let store = store.expect("locked above");
     // The profile target must be writable before anything changes in AWS.
-    if let Some(t) = profile_of(&loaded, &facts, &values) {
+    if let Some(t) = profile_of(&loaded, &facts, &values)? {
         let file = crate::profile::expand(&t.path);
         crate::profile::check(&file, &t.profile, &t.target, &t.fields, &loaded.name, opts.overwrite_profile)?;
     }
@@ -267,16 +267,34 @@ pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn P
     Ok(handoff)
 }
 
-/// The profile target of a stack that has one: its settings, file, profile and target names.
-pub fn profile_of(loaded: &Loaded, facts: &Facts, values: &Values) -> Option<crate::profile::Target> {
-    let param = loaded.stack.dbt_profile.as_ref()?;
-    let settings = values.get(param)?;
-    let role = values.get("role_name").and_then(|v| v.as_str())?;
-    let role_arn = crate::model::Principal::Role(role.to_string()).arn(facts);
-    let location = values.get("location").and_then(|v| v.as_str()).unwrap_or_default();
-    let fields = crate::profile::target_fields(settings, &role_arn, &facts.region, location);
-    let text = |k: &str| settings.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    Some(crate::profile::Target { path: text("path"), profile: text("name"), target: text("target"), fields })
+/// The profiles-file target of a stack that has one (`profile_file`), rendered for
+/// `values`: its file, profile and target names and its settings.
+pub fn profile_of(loaded: &Loaded, facts: &Facts, values: &Values) -> Result<Option<crate::profile::Target>, Error> {
+    let Some(spec) = &loaded.stack.profile_file else { return Ok(None) };
+    let vars = crate::render::with_facts(values, facts, &loaded.name);
+    let fail = |what: &str, e: String| Error::StackFile {
+        origin: loaded.stack.name.clone(),
+        problem: format!("profile_file {what}: {e}"),
+    };
+    let text = |what: &str, t: &str| crate::render::render_text(t, &vars).map_err(|e| fail(what, e));
+    let mut fields = Vec::new();
+    for f in &spec.fields {
+        let value = match (&f.value, &f.expr) {
+            (Some(t), _) => Some(serde_json::Value::from(text(&f.name, t)?)),
+            (None, Some(e)) => crate::render::eval_value(e, &vars).map_err(|e| fail(&f.name, e))?,
+            (None, None) => None,
+        };
+        if let Some(v) = value {
+            fields.push((f.name.clone(), v));
+        }
+    }
+    Ok(Some(crate::profile::Target {
+        label: spec.label.clone(),
+        path: text("path", &spec.path)?,
+        profile: text("profile", &spec.profile)?,
+        target: text("target", &spec.target)?,
+        fields,
+    }))
 }
 
 /// Writes the deployment's dbt profile target, if its stack has one; returns the hand-off row.
@@ -286,7 +304,7 @@ fn write_profile(
     values: &Values,
     overwrite: bool,
 ) -> Result<Option<(String, String)>, Error> {
-    let Some(t) = profile_of(loaded, facts, values) else { return Ok(None) };
+    let Some(t) = profile_of(loaded, facts, values)? else { return Ok(None) };
     let (name, target) = (&t.profile, &t.target);
     let file = crate::profile::expand(&t.path);
     let what = match crate::profile::merge(&file, name, target, &t.fields, &loaded.name, overwrite)? {
@@ -294,7 +312,7 @@ fn write_profile(
         crate::profile::Merged::Unchanged => "up to date".to_string(),
         crate::profile::Merged::Updated { backup } => format!("updated (backup: {})", backup.display()),
     };
-    Ok(Some(("dbt profile".into(), format!("{name}, target {target}, in {} ({what})", file.display()))))
+    Ok(Some((t.label.clone(), format!("{name}, target {target}, in {} ({what})", file.display()))))
 }
 
 fn creates_access_key(plan: &Plan) -> bool {
@@ -316,16 +334,20 @@ impl Handoff {
         let mut rows = Vec::new();
         for owned in state.resources.values() {
             match &owned.resource {
-                Resource::Role { .. } => {
-                    rows.push(("role ARN".into(), owned.arn.clone().unwrap_or_default()));
-                    if let Some(id) = values.get("external_id").and_then(|v| v.as_str()) {
-                        rows.push(("external ID".into(), id.to_string()));
-                    }
-                }
+                Resource::Role { .. } => rows.push(("role ARN".into(), owned.arn.clone().unwrap_or_default())),
                 Resource::AccessKey { .. } => {
                     rows.push(("access key ID".into(), owned.access_key_id.clone().unwrap_or_default()));
                 }
                 _ => {}
+            }
+        }
+        // The stack's own rows (the external ID the vendor's form asks for, say); one whose
+        // template fails is left out rather than shown wrong.
+        let vars = crate::render::with_facts(values, facts, &loaded.name);
+        for row in &loaded.stack.handoff {
+            let shown = row.when.as_deref().is_none_or(|w| crate::render::eval_condition(w, &vars) == Ok(true));
+            if let (true, Ok(value)) = (shown, crate::render::render_text(&row.value, &vars)) {
+                rows.push((row.label.clone(), value));
             }
         }
         rows.push(("region".into(), facts.region.clone()));

@@ -121,17 +121,17 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     }
 }
 
-/// What became of the dbt profile target, once AWS is torn down: a line, or a warning
+/// What became of the profile target, once AWS is torn down: a line, or a warning
 /// (the AWS side is done either way).
 fn finish_profile(done: Result<Option<String>, Error>) {
     match done {
         Ok(Some(line)) => print(&format!("{line}\n")),
         Ok(None) => {}
-        Err(e) => eprintln!("warning: the dbt profile target was not removed: {e}"),
+        Err(e) => eprintln!("warning: the profile target was not removed: {e}"),
     }
 }
 
-/// Removes the dbt profile target the deployment wrote (with `dry_run`, says it would):
+/// Removes the profile target the deployment wrote (with `dry_run`, says it would):
 /// only a target lakepass wrote and nobody edited since; the line to show, if any.
 fn profile_cleanup(
     loaded: &Loaded,
@@ -140,21 +140,23 @@ fn profile_cleanup(
     dry_run: bool,
 ) -> Result<Option<String>, Error> {
     use crate::profile::Removed;
-    let Some(t) = values.and_then(|v| super::provision::profile_of(loaded, facts, v)) else { return Ok(None) };
+    let Some(v) = values else { return Ok(None) };
+    let Some(t) = super::provision::profile_of(loaded, facts, v)? else { return Ok(None) };
+    let label = &t.label;
     let file = crate::profile::expand(&t.path);
     let at = format!("target {} of profile {} in {}", t.target, t.profile, file.display());
     Ok(match crate::profile::remove(&file, &t.profile, &t.target, &t.fields, &loaded.name, dry_run)? {
         Removed::Absent => None,
         Removed::NotOurs => {
-            Some(format!("dbt profile: {at} was not written by lakepass for {}: left in place", loaded.name))
+            Some(format!("{label}: {at} was not written by lakepass for {}: left in place", loaded.name))
         }
         Removed::Edited => Some(format!(
-            "dbt profile: {at} was edited since lakepass wrote it: left in place (it names a role that teardown removes; delete it by hand)"
+            "{label}: {at} was edited since lakepass wrote it: left in place (it names a role that teardown removes; delete it by hand)"
         )),
-        Removed::Removed { .. } if dry_run => Some(format!("dbt profile: {at} is removed too")),
-        Removed::Removed { backup: Some(b) } => Some(format!("dbt profile: removed {at} (backup: {})", b.display())),
+        Removed::Removed { .. } if dry_run => Some(format!("{label}: {at} is removed too")),
+        Removed::Removed { backup: Some(b) } => Some(format!("{label}: removed {at} (backup: {})", b.display())),
         Removed::Removed { backup: None } => {
-            Some(format!("dbt profile: removed {at}; the file held nothing else and is gone"))
+            Some(format!("{label}: removed {at}; the file held nothing else and is gone"))
         }
     })
 }

@@ -72,6 +72,28 @@ pub fn render_text(template: &str, values: &Values) -> Result<String, String> {
     environment().render_str(template, JValue::from_serialize(values)).map_err(|e| e.to_string())
 }
 
+/// The values with the account facts and the deployment's name, as every template of a
+/// deployment sees them.
+pub fn with_facts(values: &Values, facts: &Facts, deployment: &str) -> Values {
+    let mut vars = values.clone();
+    vars.insert("account".into(), json!(facts.account));
+    vars.insert("partition".into(), json!(facts.partition));
+    vars.insert("region".into(), json!(facts.region));
+    vars.insert("deployment".into(), json!(deployment));
+    vars
+}
+
+/// Evaluates an expression against values, as JSON; None when undefined or none.
+pub fn eval_value(expr: &str, values: &Values) -> Result<Option<Value>, String> {
+    let env = environment();
+    let compiled = env.compile_expression(expr).map_err(|e| e.to_string())?;
+    let v = compiled.eval(JValue::from_serialize(values)).map_err(|e| e.to_string())?;
+    if v.is_undefined() || v.is_none() {
+        return Ok(None);
+    }
+    serde_json::to_value(&v).map(Some).map_err(|e| e.to_string())
+}
+
 /// Evaluates a `when` condition against values.
 pub fn eval_condition(expr: &str, values: &Values) -> Result<bool, String> {
     let env = environment();
@@ -204,11 +226,7 @@ fn render_once(
     deployment: &str,
     scope: &ScopeInput,
 ) -> Result<(Rendered, bool), Error> {
-    let mut vars = values.clone();
-    vars.insert("account".into(), json!(facts.account));
-    vars.insert("partition".into(), json!(facts.partition));
-    vars.insert("region".into(), json!(facts.region));
-    vars.insert("deployment".into(), json!(deployment));
+    let mut vars = with_facts(values, facts, deployment);
     // What `requires` lookups provide, where the caller has not looked (yet).
     for r in &stack.requires {
         if let Some(name) = &r.provides {
@@ -304,6 +322,37 @@ fn render_once(
                             &format!("arn:{}:iam::{trusted}:root", facts.partition),
                             &ctx.text(external_id)?,
                         )
+                    }
+                    TrustTemplate::Role { role_arn, external_id } => {
+                        let arn = ctx.text(role_arn)?;
+                        let param = role_arn.trim().trim_start_matches("{{").trim_end_matches("}}").trim();
+                        let account = arn
+                            .strip_prefix(&format!("arn:{}:iam::", facts.partition))
+                            .and_then(|r| r.split_once(":role/"));
+                        match account {
+                            Some((a, name))
+                                if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() =>
+                            {
+                                if a == facts.account {
+                                    return Err(Error::Value {
+                                        field: format!("values.{param}"),
+                                        problem: format!("is a role of {a}, the account lakepass runs in, not the vendor's"),
+                                        fix: "use the role ARN the vendor publishes, from its documentation or its integration form".into(),
+                                    });
+                                }
+                            }
+                            _ => {
+                                return Err(Error::Value {
+                                    field: format!("values.{param}"),
+                                    problem: format!("{arn:?} is no IAM role ARN"),
+                                    fix: format!(
+                                        "write it as arn:{}:iam::ACCOUNT:role/NAME, as the vendor publishes it",
+                                        facts.partition
+                                    ),
+                                });
+                            }
+                        }
+                        policy::account_trust(&arn, &ctx.text(external_id)?)
                     }
                     TrustTemplate::Service { service, source_account } => {
                         policy::service_trust(&ctx.text(service)?, &ctx.text(source_account)?)

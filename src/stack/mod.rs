@@ -31,8 +31,19 @@ pub struct Stack {
     /// Conditions over several values, checked after each value's own check.
     #[serde(default)]
     pub checks: Vec<Check>,
-    /// The object parameter describing a dbt profile target to write after provisioning.
-    pub dbt_profile: Option<String>,
+    /// A target lakepass writes into a YAML profiles file after provisioning and removes
+    /// on teardown (dbt's `profiles.yml`, say).
+    pub profile_file: Option<ProfileFile>,
+    /// Rows for the vendor's form, shown after provisioning besides the role ARN, the
+    /// access key ID and the region.
+    #[serde(default)]
+    pub handoff: Vec<HandoffRow>,
+    /// Example values, complete and valid: `lakepass stacks show` renders them.
+    pub example: Option<Values>,
+    /// What the stack deliberately does not grant that the vendor's documentation asks
+    /// for, and why.
+    #[serde(default)]
+    pub omits: Vec<Omission>,
     pub resources: Vec<ResourceTemplate>,
     /// What `lakepass verify` proves of the vendor's principal.
     #[serde(default)]
@@ -40,6 +51,48 @@ pub struct Stack {
     /// AWS resources the values name that must exist before anything is changed.
     #[serde(default)]
     pub requires: Vec<Requirement>,
+}
+
+/// A target in a YAML profiles file (`PROFILE: {target: TARGET, outputs: {TARGET: ...}}`,
+/// the layout of dbt's profiles.yml). Its strings are templates over the values and the
+/// account facts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    /// Names it in the hand-off and in notes ("dbt profile").
+    pub label: String,
+    pub path: String,
+    pub profile: String,
+    pub target: String,
+    /// The target's settings, in order.
+    pub fields: Vec<FieldTemplate>,
+}
+
+/// One setting of a [`ProfileFile`] target: a `value` template (text), or an `expr`
+/// expression (any type; left out when undefined or none).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldTemplate {
+    pub name: String,
+    pub value: Option<String>,
+    pub expr: Option<String>,
+}
+
+/// A row of the hand-off: `value` is a template, shown when `when` holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffRow {
+    pub label: String,
+    pub value: String,
+    pub when: Option<String>,
+}
+
+/// Something the vendor asks for that the stack does not grant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Omission {
+    pub what: String,
+    pub why: String,
 }
 
 /// An AWS resource a value names, which the plan checks exists (AWS would refuse only
@@ -282,11 +335,13 @@ pub enum ArnTemplate {
     ForEach { for_each: String, value: String },
 }
 
-/// Who may assume a role: another account (with an external id), or an AWS service.
+/// Who may assume a role: another account (with an external id), one role the vendor
+/// publishes (with an external id; narrower than its whole account), or an AWS service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum TrustTemplate {
     Account { account: String, external_id: String },
+    Role { role_arn: String, external_id: String },
     Service { service: String, source_account: String },
 }
 
@@ -350,6 +405,11 @@ impl Stack {
             }
             if !unique.insert(r.id()) && !is_grants {
                 return Err(fail(format!("two resources have the id {}; give one an `id`", r.id())));
+            }
+        }
+        for f in self.profile_file.iter().flat_map(|p| &p.fields) {
+            if f.value.is_some() == f.expr.is_some() {
+                return Err(fail(format!("profile_file field {} needs either `value` or `expr`", f.name)));
             }
         }
         for r in &self.requires {

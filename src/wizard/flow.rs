@@ -36,7 +36,8 @@ pub struct Question {
     pub generate: bool,
     /// Where suggestions come from.
     pub source: Option<Source>,
-    /// For `table_locations`: the parameter naming the databases (default `databases`).
+    /// The parameter a lookup reads: for `table_locations` the one naming the databases,
+    /// for `athena_output` the one naming the workgroup.
     pub from: Option<String>,
     /// For one database checked against the catalog: the boolean parameter that has
     /// lakepass create it. A name the catalog lacks is then offered creation (or, from an
@@ -98,6 +99,16 @@ impl Flow {
                 && !stack.parameter(flag).is_some_and(|f| f.kind == crate::stack::ParamType::Boolean)
             {
                 return Err(fail(format!("{}: create_with names {flag}, which is no boolean parameter", q.param)));
+            }
+            let reads = matches!(q.source, Some(Source::TableLocations | Source::AthenaOutput));
+            match &q.from {
+                None if reads => {
+                    return Err(fail(format!("{}: its source needs `from`, the parameter it reads", q.param)));
+                }
+                Some(f) if stack.parameter(f).is_none() => {
+                    return Err(fail(format!("{}: from names {f}, which the stack does not have", q.param)));
+                }
+                _ => {}
             }
             for c in q.choices.keys() {
                 if !p.choices.contains(c) {

@@ -338,7 +338,7 @@ async fn ask_one(
         ParamType::BucketList => {
             let mut suggested = strings(default.as_ref());
             if suggested.is_empty() && q.source == Some(Source::TableLocations) {
-                let dbs = strings(values.get(q.from.as_deref().unwrap_or("databases")));
+                let dbs = strings(q.from.as_deref().and_then(|f| values.get(f)));
                 // Only a suggestion: a lookup that fails leaves the question open.
                 suggested = lookup::table_buckets(aws, caller, &dbs).await.unwrap_or_default();
             }
@@ -432,7 +432,8 @@ async fn ask_one(
         _ => {
             let mut suggestion = default.as_ref().map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()));
             if suggestion.is_none() && q.source == Some(Source::AthenaOutput) {
-                let workgroup = values.get("athena_workgroup").and_then(Value::as_str).unwrap_or("primary");
+                let workgroup =
+                    q.from.as_deref().and_then(|f| values.get(f)).and_then(Value::as_str).unwrap_or("primary");
                 suggestion = lookup::athena_output_bucket(aws, workgroup).await;
             }
             Ok(json!(asker.text(&p.name, &q.prompt, suggestion.as_deref(), &check_one)?))
