@@ -62,6 +62,8 @@ const TAKES: &[(&str, &[&str])] = &[
     ("athena:GetQueryExecution", &["athena:workgroup"]),
     ("athena:GetQueryResults", &["athena:workgroup"]),
     ("athena:ListQueryExecutions", &["athena:workgroup"]),
+    ("athena:BatchGetQueryExecution", &["athena:workgroup"]),
+    ("athena:ListDatabases", &["athena:datacatalog"]),
     // S3: bucket-level actions take the bucket, object-level ones the objects.
     ("s3:GetBucketLocation", &["s3:bucket"]),
     ("s3:ListBucket", &["s3:bucket"]),
