@@ -55,9 +55,10 @@ pub enum Command {
     /// Prove the vendor can make every call it needs and none it must not (IAM, Lake
     /// Formation, S3, KMS, Athena); exit 3 when a check fails.
     Verify(VerifyArgs),
-    /// List the stacks lakepass ships.
-    Stacks,
-    /// Print the dbt profile target of a deployment (stacks with a profile, e.g. dbt-glue).
+    /// List the stacks a project can use (its own in stacks/ beside the config, and the
+    /// shipped ones), or show one.
+    Stacks(StacksArgs),
+    /// Print the profiles-file target a deployment writes (stacks with a profile_file).
     Profile,
 }
 
@@ -132,6 +133,22 @@ pub struct WizardArgs {
     /// Replace the --secret-file if it exists (a symbolic link is always refused).
     #[arg(long, requires = "secret_file")]
     pub replace_secret_file: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StacksArgs {
+    #[command(subcommand)]
+    pub command: Option<StacksCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StacksCommand {
+    /// What a stack asks, what it builds and attaches for its example values, and what it
+    /// deliberately does not grant (with --stack-file, that file's stack).
+    Show {
+        /// The stack's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

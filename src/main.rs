@@ -85,7 +85,10 @@ fn main() {
                 };
                 lakepass::wizard::wizard(&global, &opts).await
             }
-            Command::Stacks => commands::stacks(),
+            Command::Stacks(a) => {
+                let show = a.command.as_ref().map(|lakepass::cli::StacksCommand::Show { name }| name.as_str());
+                commands::stacks(&global, show)
+            }
             Command::Profile => commands::profile(&global).await,
         };
         // However the command ended, the team's state locks it took go.

@@ -185,7 +185,7 @@ impl Resource {
         )
     }
 
-    /// A short human description: "iam role secoda-glue-role".
+    /// A short human description: "iam role NAME".
     pub fn describe(&self) -> String {
         match self {
             Resource::Policy { name, .. } => format!("iam policy {name}"),

@@ -1,5 +1,5 @@
 //! Profiles files: the target a deployment's stack writes into a YAML file of named
-//! profiles with targets (the layout of dbt's `profiles.yml`), merged into the user's file.
+//! profiles, each with a default `target` and its `outputs`, merged into the user's file.
 //!
 //! Merging edits the file as text: every other profile, target and comment stays byte for
 //! byte, a backup of the previous file is kept, and a target lakepass did not write (it
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// A deployment's target: where it goes and what it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
-    /// What the stack calls it ("dbt profile").
+    /// What the stack calls it, in the hand-off and in notes.
     pub label: String,
     pub path: String,
     pub profile: String,

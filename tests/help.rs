@@ -14,4 +14,5 @@ fn every_command_s_help_is_pinned() {
     for command in ["wizard", "provision", "teardown", "rotate-key", "status", "verify", "stacks", "profile"] {
         insta::assert_snapshot!(command, help(&[command]));
     }
+    insta::assert_snapshot!("stacks_show", help(&["stacks", "show"]));
 }

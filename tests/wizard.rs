@@ -42,10 +42,17 @@ fn exit_code(s: &PtySession) -> i32 {
     code.unwrap_or_else(|| panic!("lakepass did not exit normally: {e}"))
 }
 
+/// Picks a shipped stack in the wizard's list (they are listed by name).
+fn pick(s: &mut PtySession, stack: &str) {
+    exp(s, "Which integration?");
+    let at = lakepass::stack::shipped_names().iter().position(|n| *n == stack).unwrap();
+    send(s, &DOWN.repeat(at));
+    send(s, ENTER);
+}
+
 /// Picks secoda-glue, confirms the identity, and stops at the access question.
 fn answer_until_access(s: &mut PtySession) {
-    exp(s, "Which integration?");
-    send(s, ENTER);
+    pick(s, "secoda-glue");
     exp(s, "Set up access in this account and region?");
     send(s, ENTER);
     exp(s, "How should Secoda connect?");
@@ -295,8 +302,7 @@ async fn without_credentials_the_wizard_says_how_to_get_them() {
     let mut cmd = w.command(&["wizard"]);
     cmd.env("TERM", "xterm").env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
     let mut s = spawn_command(cmd, Some(20_000)).unwrap();
-    exp(&mut s, "Which integration?");
-    send(&mut s, ENTER);
+    pick(&mut s, "secoda-glue");
     exp(&mut s, "no AWS credentials");
     exp(&mut s, "aws sso login");
     s.exp_eof().unwrap();
@@ -355,8 +361,7 @@ async fn a_long_database_list_is_narrowed_to_all_or_a_pattern() {
 
     // Again, taking everything: the config says "*", and every database gets its grants.
     let mut s = spawn(&w, &["wizard"]);
-    exp(&mut s, "Which integration?");
-    send(&mut s, ENTER);
+    pick(&mut s, "secoda-glue");
     exp(&mut s, "Set up access in this account and region?");
     send(&mut s, ENTER);
     exp(&mut s, "How should Secoda connect?");

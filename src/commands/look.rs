@@ -265,7 +265,7 @@ async fn look_up_required(
     Ok(provided)
 }
 
-/// A principal the deployment names but does not create (who runs dbt, say) must exist:
+/// A principal the deployment names but does not create (who runs the vendor's tool, say) must exist:
 /// AWS would refuse its attachment or grant only after the changes before it were made.
 fn check_principals_exist(
     desired: &[Resource],

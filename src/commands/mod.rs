@@ -7,13 +7,14 @@ mod look;
 mod provision;
 mod rotate;
 mod secret;
+mod stacks;
 mod status;
 mod teardown;
 mod verify;
 
 pub use provision::{ApplyOpts, Handoff, Prepared, execute, prepare, provision};
 
-/// `lakepass profile`: the deployment's dbt profile target, on stdout.
+/// `lakepass profile`: the deployment's profiles-file target, on stdout.
 pub async fn profile(g: &Global) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
     let values = loaded.values()?;
@@ -25,6 +26,7 @@ pub async fn profile(g: &Global) -> Result<i32, Error> {
     Ok(0)
 }
 pub use rotate::{RotateOpts, rotate_key};
+pub use stacks::{project_dir, stacks};
 pub use status::{StatusOpts, status};
 pub use teardown::teardown;
 pub use verify::{VERIFY_FAILED, VerifyOpts, after_apply as verify_after_apply, verify};
@@ -106,7 +108,7 @@ impl Loaded {
     pub(crate) fn with(g: &Global, project: Project, name: String, deployment: Deployment) -> Result<Loaded, Error> {
         let stack = match &g.stack_file {
             Some(path) => Stack::from_file(path)?,
-            None => Stack::shipped(&deployment.stack)?,
+            None => Stack::find(&deployment.stack, &project_dir(&g.config))?,
         };
         if let Some(a) = &deployment.account
             && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
@@ -261,14 +263,6 @@ pub(crate) fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
-}
-
-/// `lakepass stacks`.
-pub fn stacks() -> Result<i32, Error> {
-    for s in Stack::all_shipped()? {
-        print(&format!("{:<14} {}\n", s.name, s.description));
-    }
-    Ok(0)
 }
 
 /// An apply that failed after changing something says so, and how to finish: the state

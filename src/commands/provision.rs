@@ -297,7 +297,8 @@ pub fn profile_of(loaded: &Loaded, facts: &Facts, values: &Values) -> Result<Opt
     }))
 }
 
-/// Writes the deployment's dbt profile target, if its stack has one; returns the hand-off row.
+/// Writes the deployment's profiles-file target, if its stack has one; returns the hand-off
+/// row.
 fn write_profile(
     loaded: &Loaded,
     facts: &Facts,

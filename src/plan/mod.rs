@@ -451,7 +451,7 @@ impl Planner<'_> {
                 };
                 let surplus: BTreeSet<String> =
                     previously.difference(permissions).filter(|x| held.contains(*x)).cloned().collect();
-                // A principal this deployment does not own (the one who runs dbt, say) may
+                // A principal this deployment does not own (the one who runs the vendor's tool, say) may
                 // hold permissions others granted: state records only those lakepass
                 // grants, so that teardown revokes just those.
                 let foreign = obs.principal(principal).is_some_and(|p| !self.tagged_ours(&p.owner));
@@ -622,7 +622,7 @@ impl Planner<'_> {
                 let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
                 let revoke: BTreeSet<String> = permissions.intersection(&held).cloned().collect();
                 // The principal of another deployment keeps its access. One no lakepass
-                // deployment owns (the one who runs dbt) loses what this one granted, as
+                // deployment owns (the one who runs the vendor's tool) loses what this one granted, as
                 // state records it, and keeps what others granted.
                 let foreign =
                     obs.principal(principal).is_some_and(|p| p.owner.is_some() && !self.tagged_ours(&p.owner));

@@ -306,6 +306,37 @@ mod dbt_tests {
             dbt(json!({"client_principal": "arn:aws:iam::123456789012:role/analyst"})),
             dbt(json!({"profile": {"name": "dbt_demo", "schema": "dbt_demo", "connections": "vpc-a, vpc-b"}})),
         ];
+        // And every shipped stack's example, with each of its choices in turn.
+        let mut rendered = rendered.to_vec();
+        for stack in Stack::all_shipped().unwrap() {
+            let example = stack.example.clone().unwrap_or_else(|| panic!("{} has no example", stack.name));
+            let mut variants = vec![example.clone()];
+            for p in stack.parameters.iter().filter(|p| p.kind == crate::stack::ParamType::Choice) {
+                for c in &p.choices {
+                    let mut v = example.clone();
+                    v.insert(p.name.clone(), json!(c));
+                    variants.push(v);
+                }
+            }
+            for raw in variants {
+                let v = validate_values(&stack, &raw, "example").unwrap_or_else(|e| panic!("{}: {e}", stack.name));
+                let rs = render(&stack, &v, &facts(), "example").unwrap_or_else(|e| panic!("{}: {e}", stack.name));
+                // Within IAM's size limit, and no action twice in a statement.
+                for r in &rs {
+                    if let Resource::Policy { name, document, .. } = r {
+                        assert!(document.to_string().len() <= 6144, "{name} is too large");
+                        for st in document["Statement"].as_array().unwrap() {
+                            let mut actions: Vec<&str> =
+                                st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+                            let n = actions.len();
+                            actions.dedup();
+                            assert_eq!(actions.len(), n, "{name} {}: an action twice", st["Sid"]);
+                        }
+                    }
+                }
+                rendered.push(rs);
+            }
+        }
         for rs in &rendered {
             for r in rs {
                 let Resource::Policy { name, document, .. } = r else { continue };

@@ -16,11 +16,9 @@ use crate::error::Error;
 use serde::Deserialize;
 use std::path::Path;
 
-/// The stacks shipped inside the binary: (file name, contents).
-const SHIPPED: &[(&str, &str)] = &[
-    ("secoda-glue", include_str!("../../stacks/secoda-glue.yaml")),
-    ("dbt-glue", include_str!("../../stacks/dbt-glue.yaml")),
-];
+/// The stacks shipped inside the binary, every `stacks/*.yaml` (see build.rs): (file
+/// name, contents), by name.
+const SHIPPED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/stacks.rs"));
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +30,7 @@ pub struct Stack {
     #[serde(default)]
     pub checks: Vec<Check>,
     /// A target lakepass writes into a YAML profiles file after provisioning and removes
-    /// on teardown (dbt's `profiles.yml`, say).
+    /// on teardown.
     pub profile_file: Option<ProfileFile>,
     /// Rows for the vendor's form, shown after provisioning besides the role ARN, the
     /// access key ID and the region.
@@ -54,12 +52,12 @@ pub struct Stack {
 }
 
 /// A target in a YAML profiles file (`PROFILE: {target: TARGET, outputs: {TARGET: ...}}`,
-/// the layout of dbt's profiles.yml). Its strings are templates over the values and the
+/// a YAML file of named profiles). Its strings are templates over the values and the
 /// account facts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileFile {
-    /// Names it in the hand-off and in notes ("dbt profile").
+    /// Names it in the hand-off and in notes.
     pub label: String,
     pub path: String,
     pub profile: String,
@@ -242,7 +240,8 @@ pub enum ResourceTemplate {
         /// Template rendering to the id of the principal resource.
         to: Option<String>,
         /// Or a template rendering to the ARN of an existing role or user of the account
-        /// (the one who runs dbt, say): lakepass grants it, and revokes only what it granted.
+        /// (the one who runs the vendor's tool, say): lakepass grants it, and revokes only
+        /// what it granted.
         to_arn: Option<String>,
         /// Expression giving the list of databases.
         databases: String,
@@ -378,6 +377,43 @@ impl Stack {
         SHIPPED.iter().map(|(n, _)| Stack::shipped(n)).collect()
     }
 
+    /// A stack by name: the project's own (`stacks/NAME.yaml` in `project_dir`, beside
+    /// lakepass.yaml) where there is one, else the shipped one.
+    pub fn find(name: &str, project_dir: &Path) -> Result<Stack, Error> {
+        let own = project_dir.join("stacks").join(format!("{name}.yaml"));
+        if own.is_file() {
+            let stack = Stack::from_file(&own)?;
+            if stack.name != name {
+                return Err(Error::StackFile {
+                    origin: own.display().to_string(),
+                    problem: format!("is named {}, not {name} as its file", stack.name),
+                });
+            }
+            return Ok(stack);
+        }
+        Stack::shipped(name).map_err(|e| match e {
+            Error::UnknownStack { name, known } => {
+                let mut all = own_names(project_dir);
+                all.extend(known.split(", ").map(str::to_string));
+                Error::UnknownStack { name, known: all.join(", ") }
+            }
+            other => other,
+        })
+    }
+
+    /// Every stack a project can use: its own (`stacks/*.yaml` beside lakepass.yaml),
+    /// then the shipped ones it does not replace.
+    pub fn all(project_dir: &Path) -> Result<Vec<Stack>, Error> {
+        let own = own_names(project_dir);
+        let mut out: Vec<Stack> = own.iter().map(|n| Stack::find(n, project_dir)).collect::<Result<_, _>>()?;
+        for s in Stack::all_shipped()? {
+            if !own.contains(&s.name) {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn parameter(&self, name: &str) -> Option<&Parameter> {
         self.parameters.iter().find(|p| p.name == name)
     }
@@ -460,9 +496,67 @@ pub fn shipped_names() -> Vec<&'static str> {
     SHIPPED.iter().map(|(n, _)| *n).collect()
 }
 
+/// Whether a stack is shipped in the binary.
+pub fn is_shipped(name: &str) -> bool {
+    SHIPPED.iter().any(|(n, _)| *n == name)
+}
+
+/// The names of a project's own stacks (`stacks/*.yaml` in `project_dir`), sorted.
+pub fn own_names(project_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(project_dir.join("stacks")) else { return Vec::new() };
+    let mut names: Vec<String> =
+        entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".yaml").map(str::to_string)).collect();
+    names.sort();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Vendor knowledge lives in stacks/ and wizard/: the code outside its tests names no
+    /// shipped stack, no vendor, and no value key of a stack as a string (only words any
+    /// stack may use for anything are let through).
+    #[test]
+    fn the_code_names_no_stack_vendor_or_value_key() {
+        const GENERIC: &[&str] = &["name", "path", "target", "profile", "tables", "databases", "access"];
+        let mut words: Vec<String> = Vec::new();
+        fn keys(ps: &[Parameter], out: &mut Vec<String>) {
+            for p in ps {
+                if !GENERIC.contains(&p.name.as_str()) {
+                    out.push(format!("\"{}\"", p.name));
+                }
+                keys(&p.fields, out);
+            }
+        }
+        for stack in Stack::all_shipped().unwrap() {
+            words.push(stack.name.clone());
+            words.push(crate::wizard::Flow::shipped(&stack).unwrap().vendor.to_lowercase());
+            keys(&stack.parameters, &mut words);
+        }
+        let mut found = Vec::new();
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    if path.file_name().is_some_and(|n| n != "tests") {
+                        dirs.push(path);
+                    }
+                    continue;
+                }
+                if path.file_name().is_some_and(|n| n == "tests.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for w in words.iter().filter(|w| code.contains(&w.to_lowercase())) {
+                    found.push(format!("{}: {w}", path.display()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "vendor knowledge in the code: {found:#?}");
+    }
 
     #[test]
     fn every_shipped_stack_parses_and_is_named_after_its_file() {

@@ -5,10 +5,8 @@ use crate::stack::Stack;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-const SHIPPED: &[(&str, &str)] = &[
-    ("secoda-glue", include_str!("../../wizard/secoda-glue.yaml")),
-    ("dbt-glue", include_str!("../../wizard/dbt-glue.yaml")),
-];
+/// Every `wizard/*.yaml` (see build.rs): (file name, contents), by name.
+const SHIPPED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/wizard.rs"));
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +63,49 @@ pub struct HandoffText {
 }
 
 impl Flow {
+    /// The flow of a stack: the project's own (`wizard/NAME.yaml` in `project_dir`), the
+    /// shipped one, or for a stack with neither one that asks every value without a
+    /// default, in the stack's order, with its help as the prompt.
+    pub fn find(stack: &Stack, project_dir: &std::path::Path) -> Result<Flow, Error> {
+        let own = project_dir.join("wizard").join(format!("{}.yaml", stack.name));
+        let origin = own.display().to_string();
+        if let Ok(text) = std::fs::read_to_string(&own) {
+            let flow: Flow = serde_saphyr::from_str(&text).map_err(|e| Error::StackFile {
+                origin: origin.clone(),
+                problem: crate::error::yaml_problem(&e, &origin),
+            })?;
+            flow.check(stack)?;
+            return Ok(flow);
+        }
+        if SHIPPED.iter().any(|(n, _)| *n == stack.name) {
+            return Flow::shipped(stack);
+        }
+        use crate::stack::ParamType;
+        let questions = stack
+            .parameters
+            .iter()
+            .filter(|p| p.default.is_none() && !p.optional)
+            .map(|p| Question {
+                param: p.name.clone(),
+                prompt: p.help.clone().unwrap_or_else(|| p.name.clone()),
+                choices: BTreeMap::new(),
+                generate: false,
+                source: matches!(p.kind, ParamType::Database | ParamType::DatabaseList)
+                    .then_some(Source::GlueDatabases),
+                from: None,
+                create_with: None,
+            })
+            .collect();
+        Ok(Flow {
+            stack: stack.name.clone(),
+            deployment: stack.name.clone(),
+            vendor: stack.name.clone(),
+            intro: stack.description.clone(),
+            questions,
+            handoff: HandoffText { title: format!("Hand over to {}", stack.name) },
+        })
+    }
+
     /// The shipped flow of a stack, checked against it.
     pub fn shipped(stack: &Stack) -> Result<Flow, Error> {
         let (_, text) = SHIPPED.iter().find(|(n, _)| *n == stack.name).ok_or_else(|| Error::StackFile {

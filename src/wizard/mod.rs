@@ -47,8 +47,9 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     }
 
     // 1. The integration.
-    let stack = pick_stack(asker, o.stack.as_deref())?;
-    let flow = Flow::shipped(&stack)?;
+    let here = commands::project_dir(&g.config);
+    let stack = pick_stack(asker, o.stack.as_deref(), &here)?;
+    let flow = Flow::find(&stack, &here)?;
     if asker.interactive() {
         eprintln!("\n{}\n", flow.intro);
     }
@@ -148,26 +149,26 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     Ok(0)
 }
 
-fn pick_stack(asker: &mut dyn Asker, wanted: Option<&str>) -> Result<Stack, Error> {
+fn pick_stack(asker: &mut dyn Asker, wanted: Option<&str>, here: &std::path::Path) -> Result<Stack, Error> {
     let from_answers = asker.take("stack");
     if let Some(name) = wanted.map(str::to_string).or(from_answers) {
-        return Stack::shipped(&name);
+        return Stack::find(&name, here);
     }
-    let stacks = Stack::all_shipped()?;
+    let stacks = Stack::all(here)?;
     if !asker.interactive() {
         return Err(Error::Value {
             field: "stack".into(),
             problem: "is not given".into(),
             fix: format!(
                 "pass --stack NAME or add `stack: NAME` to the answers file (one of: {})",
-                crate::stack::shipped_names().join(", ")
+                stacks.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
             ),
         });
     }
     let options: Vec<(String, String)> =
         stacks.iter().map(|s| (s.name.clone(), format!("{:<14} {}", s.name, s.description))).collect();
     let picked = asker.select("stack", "Which integration?", &options, 0)?;
-    Stack::shipped(&picked)
+    Stack::find(&picked, here)
 }
 
 /// Asks the flow's questions and returns the values they give (checked).

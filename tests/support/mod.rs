@@ -325,7 +325,12 @@ impl World {
     }
 
     pub fn state(&self) -> Option<Value> {
-        let text = std::fs::read_to_string(self.state_path()).ok()?;
+        self.state_of("secoda")
+    }
+
+    /// The state file of deployment `name`, if there is one.
+    pub fn state_of(&self, name: &str) -> Option<Value> {
+        let text = std::fs::read_to_string(self.dir.path().join(format!(".lakepass/{name}.json"))).ok()?;
         Some(serde_json::from_str(&text).unwrap())
     }
 
