@@ -121,6 +121,7 @@ pub fn plan_json(plan: &Plan, h: &Heading) -> serde_json::Value {
         .map(|a| {
             json!({
                 "action": a.change,
+                "cause": a.cause,
                 "address": a.address,
                 "description": a.resource.describe(),
                 "reason": a.reason,
@@ -163,6 +164,7 @@ mod tests {
             actions: vec![
                 Action {
                     change: Change::Create,
+                    cause: crate::plan::Cause::New,
                     address: "user/u".into(),
                     resource: Resource::User { name: "u".into() },
                     reason: "does not exist yet".into(),
@@ -171,6 +173,7 @@ mod tests {
                 },
                 Action {
                     change: Change::Delete,
+                    cause: crate::plan::Cause::Unwanted,
                     address: "role/r".into(),
                     resource: Resource::User { name: "old".into() },
                     reason: "no longer part of the deployment".into(),

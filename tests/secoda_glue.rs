@@ -266,6 +266,35 @@ async fn drift_shows_in_plan_and_status_and_provision_restores_it() {
     assert_eq!(w.role_policies("secoda-glue-role").await, ["secoda-glue-policy"]);
 }
 
+/// A change the user made to the values is not drift: status says what is to update and
+/// to create, and why, and `--json` names each action's cause.
+#[tokio::test]
+async fn a_values_edit_shows_as_to_update_not_as_drift() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    w.secoda(&ROLE_VALUES.replace("databases: [sales, marketing]", "databases: [sales, marketing, finance]"));
+    let status = w.run(&["status"]).ok();
+    insta::assert_snapshot!("status_after_values_edit", status.stdout);
+    let plan = w.run(&["provision", "--plan", "--json"]).ok();
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    insta::assert_snapshot!("plan_json_after_values_edit", serde_json::to_string_pretty(&plan).unwrap());
+    let causes: Vec<(&str, &str)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["address"].as_str().unwrap(), a["cause"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            ("policy/secoda-glue-policy", "wanted"),
+            ("grant/role/secoda-glue-role/database/finance", "new"),
+            ("grant/role/secoda-glue-role/table/finance/*", "new"),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn someone_elses_role_is_never_touched_unless_adopted() {
     let w = World::new().await;

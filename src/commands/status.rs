@@ -23,8 +23,9 @@ struct Report {
     notes: Vec<String>,
 }
 
-/// One resource: ok, missing (made, then deleted outside lakepass), to create, drifted,
-/// or to remove.
+/// One resource: ok, missing (made, then deleted outside lakepass), to create, to update
+/// (the deployment's values ask for it), drifted (changed outside lakepass), to adopt, or
+/// to remove.
 #[derive(Debug, Serialize)]
 struct Row {
     condition: &'static str,
@@ -78,13 +79,18 @@ async fn status_of(g: &Global, name: &str) -> Result<Report, Error> {
     let mut resources = Vec::new();
     for r in desired {
         let address = r.address();
+        use plan::Cause;
         let (condition, reason) = match plan.actions.iter().find(|a| a.address == address) {
             None => ("ok", String::new()),
-            Some(a) if a.change == plan::Change::Create && state.resources.contains_key(&address) => {
-                ("missing", a.reason.clone())
-            }
-            Some(a) if a.change == plan::Change::Create => ("to create", String::new()),
-            Some(a) => ("drifted", a.reason.clone()),
+            Some(a) => match a.cause {
+                Cause::Gone => ("missing", a.reason.clone()),
+                Cause::New if state.resources.contains_key(&address) => ("missing", a.reason.clone()),
+                Cause::New => ("to create", String::new()),
+                Cause::Wanted | Cause::Upkeep => ("to update", a.reason.clone()),
+                Cause::Drifted => ("drifted", a.reason.clone()),
+                Cause::Adopted => ("to adopt", a.reason.clone()),
+                Cause::Unwanted => ("to remove", a.reason.clone()),
+            },
         };
         resources.push(Row { condition, address, description: r.describe(), reason });
     }

@@ -12,7 +12,7 @@
 //! (`live:<old> creating had:<old>`), then marks both (`live:<new> retiring:<old>`) until
 //! the user confirms the vendor switched and the old key is deleted.
 
-use super::{Change, Plan, Planner, Step};
+use super::{Cause, Change, Plan, Planner, Step};
 use crate::error::Error;
 use crate::model::Resource;
 use crate::state::Owned;
@@ -131,7 +131,7 @@ impl Planner<'_> {
                 } else {
                     format!("removing {}", replacing(leftovers.len()))
                 };
-                self.action(Change::Update, r, reason, steps);
+                self.action((Change::Update, Cause::Upkeep), r, reason, steps);
             }
             None => {
                 if others.len() >= 2 {
@@ -147,10 +147,12 @@ impl Planner<'_> {
                     });
                     return;
                 }
-                let reason = match (&recorded, leftovers.is_empty()) {
-                    (_, false) => format!("replacing {}", replacing(leftovers.len())),
-                    (Some(_), true) => "the recorded key was deleted outside lakepass; creating a new one".to_string(),
-                    (None, true) => "does not exist yet".to_string(),
+                let (cause, reason) = match (&recorded, leftovers.is_empty()) {
+                    (_, false) => (Cause::Upkeep, format!("replacing {}", replacing(leftovers.len()))),
+                    (Some(_), true) => {
+                        (Cause::Gone, "the recorded key was deleted outside lakepass; creating a new one".to_string())
+                    }
+                    (None, true) => (Cause::New, "does not exist yet".to_string()),
                 };
                 let steps = vec![Step::CreateAccessKey {
                     user: user.to_string(),
@@ -158,7 +160,7 @@ impl Planner<'_> {
                     had: others,
                     retire: None,
                 }];
-                self.action(Change::Create, r, reason, steps);
+                self.action((Change::Create, cause), r, reason, steps);
             }
         }
     }
@@ -230,6 +232,7 @@ pub fn rotation_plan(r: &Resource, user: &str, step: &Rotation) -> Plan {
     };
     let action = super::Action {
         change: Change::Update,
+        cause: Cause::Wanted,
         address: r.address(),
         resource: r.clone(),
         reason,

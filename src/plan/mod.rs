@@ -14,7 +14,7 @@ mod types;
 pub use discover::discover;
 pub use keys::{KeyTag, Rotation, rotation, rotation_plan};
 pub use rights::{grants_needed, iam_needed};
-pub use types::{Action, Change, Made, Plan, Step};
+pub use types::{Action, Cause, Change, Made, Plan, Step};
 
 use crate::error::Error;
 use crate::model::{Facts, Principal, Resource};
@@ -109,9 +109,16 @@ impl Planner<'_> {
         owner.as_deref() == Some(self.input.deployment)
     }
 
-    fn action(&mut self, change: Change, r: &Resource, reason: impl Into<String>, steps: Vec<Step>) -> &mut Action {
+    fn action(
+        &mut self,
+        (change, cause): (Change, Cause),
+        r: &Resource,
+        reason: impl Into<String>,
+        steps: Vec<Step>,
+    ) -> &mut Action {
         self.plan.actions.push(Action {
             change,
+            cause,
             address: r.address(),
             resource: r.clone(),
             reason: reason.into(),
@@ -160,7 +167,8 @@ impl Planner<'_> {
                 Some(other) => format!("exists, owned by lakepass deployment {other}; adopted (--adopt)"),
                 None => "exists, not created by lakepass; adopted (--adopt)".to_string(),
             };
-            self.action(Change::Adopt, r, reason, vec![Step::Tag { resource: address, arn_or_name: tag_target }]);
+            let steps = vec![Step::Tag { resource: address, arn_or_name: tag_target }];
+            self.action((Change::Adopt, Cause::Adopted), r, reason, steps);
             return true;
         }
         let whose = match owner {
@@ -293,7 +301,7 @@ impl Planner<'_> {
                         description: description.clone(),
                         document: document.clone(),
                     }];
-                    self.action(Change::Create, r, gone(was_owned, "the policy"), steps);
+                    self.action(made(was_owned), r, gone(was_owned, "the policy"), steps);
                 }
                 Some(seen) => {
                     if !self.claim(r, &seen.owner, seen.arn.clone()) {
@@ -305,19 +313,19 @@ impl Planner<'_> {
                         } else {
                             None
                         };
-                        let reason = match self.owned(&address) {
+                        let (cause, reason) = match self.owned(&address) {
                             Some(Owned { resource: Resource::Policy { document: last, .. }, .. })
                                 if last == &seen.document =>
                             {
-                                "the deployment's values changed".to_string()
+                                (Cause::Wanted, "the deployment's values changed")
                             }
-                            Some(_) => "the document was changed outside lakepass".to_string(),
-                            None => "the document differs from the stack's".to_string(),
+                            Some(_) => (Cause::Drifted, "the document was changed outside lakepass"),
+                            None => (Cause::Wanted, "the document differs from the stack's"),
                         };
                         let diff = policy::diff(&seen.document, document);
                         let steps =
                             vec![Step::NewPolicyVersion { arn: seen.arn.clone(), document: document.clone(), prune }];
-                        self.action(Change::Update, r, reason, steps).diff = diff;
+                        self.action((Change::Update, cause), r, reason, steps).diff = diff;
                     } else {
                         self.record(r, Some(seen.arn.clone()), Some(seen.default_version.clone()));
                     }
@@ -330,7 +338,7 @@ impl Planner<'_> {
                         description: description.clone(),
                         trust: trust.clone(),
                     }];
-                    self.action(Change::Create, r, gone(was_owned, "the role"), steps);
+                    self.action(made(was_owned), r, gone(was_owned, "the role"), steps);
                 }
                 Some(seen) => {
                     if !self.claim(r, &seen.owner, name.clone()) {
@@ -360,7 +368,14 @@ impl Planner<'_> {
                         }
                         let diff = policy::diff(&current, trust);
                         let steps = vec![Step::UpdateTrust { name: name.clone(), trust: trust.clone() }];
-                        self.action(Change::Update, r, "the trust policy differs", steps).diff = diff;
+                        // Drift, unless the trust is still the one lakepass last applied.
+                        let (cause, reason) = match self.owned(&address) {
+                            Some(Owned { resource: Resource::Role { trust: last, .. }, .. }) if last == &current => {
+                                (Cause::Wanted, "the deployment's values changed the trust policy")
+                            }
+                            _ => (Cause::Drifted, "the trust policy differs"),
+                        };
+                        self.action((Change::Update, cause), r, reason, steps).diff = diff;
                     } else {
                         self.record(r, Some(seen.arn.clone()), None);
                     }
@@ -369,7 +384,7 @@ impl Planner<'_> {
             Resource::User { name } => match obs.users.get(name) {
                 None => {
                     self.action(
-                        Change::Create,
+                        made(was_owned),
                         r,
                         gone(was_owned, "the user"),
                         vec![Step::CreateUser { name: name.clone() }],
@@ -391,7 +406,7 @@ impl Planner<'_> {
                     let reason =
                         if was_owned { "was detached outside lakepass; reattaching" } else { "not attached yet" };
                     let steps = vec![Step::Attach { policy_arn, principal: principal.clone() }];
-                    self.action(Change::Create, r, reason, steps);
+                    self.action(made(was_owned), r, reason, steps);
                 }
             }
             Resource::AccessKey { user } => self.access_key(r, user),
@@ -402,7 +417,7 @@ impl Planner<'_> {
                         description: description.clone(),
                         location: location.clone(),
                     }];
-                    self.action(Change::Create, r, gone(was_owned, "the database"), steps);
+                    self.action(made(was_owned), r, gone(was_owned, "the database"), steps);
                 }
                 Some(seen) => {
                     let recorded = was_owned || self.input.state.pending.contains(&address);
@@ -432,10 +447,15 @@ impl Planner<'_> {
                         } else {
                             "exists, not created by this deployment; adopted (--adopt)".to_string()
                         };
-                        self.action(Change::Adopt, r, reason, steps);
+                        self.action((Change::Adopt, Cause::Adopted), r, reason, steps);
                     } else if moved {
                         let reason = format!("its location is {was}, not {}", location.as_deref().unwrap_or("unset"));
-                        self.action(Change::Update, r, reason, steps);
+                        let last = match self.owned(&address) {
+                            Some(Owned { resource: Resource::Database { location, .. }, .. }) => location.clone(),
+                            _ => None,
+                        };
+                        let cause = if last == seen.location { Cause::Wanted } else { Cause::Drifted };
+                        self.action((Change::Update, cause), r, reason, steps);
                     } else {
                         self.record(r, Some(facts.database_arn(name)), None);
                     }
@@ -488,7 +508,8 @@ impl Planner<'_> {
                     if foreign {
                         self.record_first(&recorded);
                     }
-                    self.action(Change::Create, &recorded, "was revoked outside lakepass; granting again", steps);
+                    let reason = "was revoked outside lakepass; granting again";
+                    self.action((Change::Create, Cause::Gone), &recorded, reason, steps);
                 } else {
                     // Recorded before it is granted: no tag can prove a grant to someone
                     // else's principal ours, so a crash in between must not leave it
@@ -497,9 +518,9 @@ impl Planner<'_> {
                         self.record_first(&recorded);
                     }
                     let (change, reason) = if was_owned {
-                        (Change::Update, "the stack's permissions changed")
+                        ((Change::Update, Cause::Wanted), "the stack's permissions changed")
                     } else {
-                        (Change::Create, "not granted yet")
+                        ((Change::Create, Cause::New), "not granted yet")
                     };
                     self.action(change, &recorded, reason, steps);
                 }
@@ -528,7 +549,7 @@ impl Planner<'_> {
                 Some(seen) => {
                     let old_versions = seen.versions.iter().filter(|(_, d)| !d).map(|(id, _)| id.clone()).collect();
                     let steps = vec![Step::DeletePolicy { arn: seen.arn.clone(), old_versions }];
-                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                    self.action((Change::Delete, Cause::Unwanted), r, "no longer part of the deployment", steps);
                 }
             },
             Resource::Role { name, .. } => match obs.roles.get(name) {
@@ -537,7 +558,7 @@ impl Planner<'_> {
                 Some(_) => {
                     let Some(mut steps) = self.clear_foreign(&Principal::Role(name.clone())) else { return };
                     steps.push(Step::DeleteRole { name: name.clone() });
-                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                    self.action((Change::Delete, Cause::Unwanted), r, "no longer part of the deployment", steps);
                 }
             },
             Resource::User { name } => match obs.users.get(name) {
@@ -558,7 +579,7 @@ impl Planner<'_> {
                     let keys = seen.keys.iter().filter(|k| !recorded.contains(k)).cloned().collect();
                     let Some(mut steps) = self.clear_foreign(&Principal::User(name.clone())) else { return };
                     steps.push(Step::DeleteUser { name: name.clone(), keys });
-                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                    self.action((Change::Delete, Cause::Unwanted), r, "no longer part of the deployment", steps);
                 }
             },
             Resource::Attachment { policy, principal } => {
@@ -574,7 +595,7 @@ impl Planner<'_> {
                     forget(self, not_tagged(format!("{}: neither end", r.describe())));
                 } else {
                     let steps = vec![Step::Detach { policy_arn, principal: principal.clone() }];
-                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                    self.action((Change::Delete, Cause::Unwanted), r, "no longer part of the deployment", steps);
                 }
             }
             Resource::AccessKey { user } => {
@@ -584,7 +605,7 @@ impl Planner<'_> {
                     forget(self, not_tagged(format!("{}: the user", r.describe())));
                 } else if seen.is_some_and(|u| u.keys.contains(&id)) {
                     let steps = vec![Step::DeleteAccessKey { user: user.clone(), id }];
-                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                    self.action((Change::Delete, Cause::Unwanted), r, "no longer part of the deployment", steps);
                 } else {
                     forget(self, None);
                 }
@@ -615,7 +636,7 @@ impl Planner<'_> {
                         )
                     };
                     let steps = vec![Step::DeleteDatabase { name: name.clone(), tables }];
-                    self.action(Change::Delete, r, reason, steps);
+                    self.action((Change::Delete, Cause::Unwanted), r, reason, steps);
                 }
             },
             Resource::Grant { principal, target, permissions } => {
@@ -637,11 +658,16 @@ impl Planner<'_> {
                         target: target.clone(),
                         permissions: revoke,
                     }];
-                    self.action(Change::Delete, r, "no longer part of the deployment", steps);
+                    self.action((Change::Delete, Cause::Unwanted), r, "no longer part of the deployment", steps);
                 }
             }
         }
     }
+}
+
+/// Creating a resource: anew, or again after it was deleted outside lakepass.
+fn made(was_owned: bool) -> (Change, Cause) {
+    (Change::Create, if was_owned { Cause::Gone } else { Cause::New })
 }
 
 /// "1 table", "3 tables".

@@ -136,9 +136,30 @@ pub enum Step {
     },
 }
 
+/// Why an action is planned, for `status` and `--json`; its `reason` says it in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Not made yet.
+    New,
+    /// Made by lakepass, then deleted, detached or revoked outside it.
+    Gone,
+    /// The deployment's values (or its stack) ask for the change.
+    Wanted,
+    /// Changed outside lakepass.
+    Drifted,
+    /// Taken over (--adopt).
+    Adopted,
+    /// No longer part of the deployment, or torn down.
+    Unwanted,
+    /// Lakepass's own bookkeeping (a key's tag, keys an interrupted run left).
+    Upkeep,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Action {
     pub change: Change,
+    pub cause: Cause,
     pub address: String,
     /// The desired resource (create, update, adopt) or the owned one (delete).
     pub resource: Resource,
