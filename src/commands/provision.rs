@@ -271,17 +271,17 @@ pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn P
 /// `values`: its file, profile and target names and its settings.
 pub fn profile_of(loaded: &Loaded, facts: &Facts, values: &Values) -> Result<Option<crate::profile::Target>, Error> {
     let Some(spec) = &loaded.stack.profile_file else { return Ok(None) };
-    let vars = crate::render::with_facts(values, facts, &loaded.name);
+    let vars = crate::stack::template::with_facts(values, facts, &loaded.name);
     let fail = |what: &str, e: String| Error::StackFile {
         origin: loaded.stack.name.clone(),
         problem: format!("profile_file {what}: {e}"),
     };
-    let text = |what: &str, t: &str| crate::render::render_text(t, &vars).map_err(|e| fail(what, e));
+    let text = |what: &str, t: &str| crate::stack::template::render_text(t, &vars).map_err(|e| fail(what, e));
     let mut fields = Vec::new();
     for f in &spec.fields {
         let value = match (&f.value, &f.expr) {
             (Some(t), _) => Some(serde_json::Value::from(text(&f.name, t)?)),
-            (None, Some(e)) => crate::render::eval_value(e, &vars).map_err(|e| fail(&f.name, e))?,
+            (None, Some(e)) => crate::stack::template::eval_value(e, &vars).map_err(|e| fail(&f.name, e))?,
             (None, None) => None,
         };
         if let Some(v) = value {
@@ -344,10 +344,11 @@ impl Handoff {
         }
         // The stack's own rows (the external ID the vendor's form asks for, say); one whose
         // template fails is left out rather than shown wrong.
-        let vars = crate::render::with_facts(values, facts, &loaded.name);
+        let vars = crate::stack::template::with_facts(values, facts, &loaded.name);
         for row in &loaded.stack.handoff {
-            let shown = row.when.as_deref().is_none_or(|w| crate::render::eval_condition(w, &vars) == Ok(true));
-            if let (true, Ok(value)) = (shown, crate::render::render_text(&row.value, &vars)) {
+            let shown =
+                row.when.as_deref().is_none_or(|w| crate::stack::template::eval_condition(w, &vars) == Ok(true));
+            if let (true, Ok(value)) = (shown, crate::stack::template::render_text(&row.value, &vars)) {
                 rows.push((row.label.clone(), value));
             }
         }

@@ -266,14 +266,6 @@ fn a_small_deployment_stays_per_resource_even_where_lake_formation_governs() {
     assert!(allowed(&scoped(&dbs, &forced).unwrap()).iter().any(|a| a.ends_with(":database/*")));
 }
 
-#[test]
-fn conditions_see_values() {
-    let v = json!({"access": "role"}).as_object().unwrap().clone();
-    assert!(eval_condition("access == \"role\"", &v).unwrap());
-    assert!(!eval_condition("access == \"user\"", &v).unwrap());
-    assert!(eval_condition("nope == 1", &v).is_err(), "strict undefined");
-}
-
 mod dbt_tests {
     use super::super::*;
     use crate::stack::validate_values;

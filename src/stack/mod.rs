@@ -6,6 +6,7 @@
 //! into resources.
 
 mod params;
+pub mod template;
 
 pub use params::{
     ALL_DATABASES, ParamType, Parameter, Values, check_bucket, check_external_id, check_value, expand_all_databases,

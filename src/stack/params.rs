@@ -5,7 +5,7 @@
 
 use super::Stack;
 use crate::error::Error;
-use crate::render::eval_condition;
+use crate::stack::template::eval_condition;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -112,7 +112,7 @@ fn fill_template_defaults(stack: &Stack, raw: &Values) -> Result<Values, Error> 
             {
                 // A default that cannot render yet (its source value is missing) is left
                 // out: the missing value is reported by name below.
-                if let Ok(v) = crate::render::render_text(t, &top) {
+                if let Ok(v) = crate::stack::template::render_text(t, &top) {
                     map.insert(f.name.clone(), Value::String(v));
                 }
             }

@@ -254,7 +254,7 @@ fn applies(stack: &Stack, p: &Parameter, values: &Values) -> Result<bool, Error>
             all.insert(q.name.clone(), d.clone());
         }
     }
-    crate::render::eval_condition(cond, &all)
+    crate::stack::template::eval_condition(cond, &all)
         .map_err(|e| Error::StackFile { origin: stack.name.clone(), problem: format!("{}: {e}", p.name) })
 }
 
@@ -358,7 +358,7 @@ async fn ask_one(
                     .or(f.default.as_ref())
                     .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()));
                 let d = match d {
-                    Some(t) if t.contains("{{") => crate::render::render_text(&t, values).ok(),
+                    Some(t) if t.contains("{{") => crate::stack::template::render_text(&t, values).ok(),
                     other => other,
                 };
                 if f.optional {
