@@ -9,8 +9,8 @@
 use super::Loaded;
 use crate::aws::Aws;
 use crate::error::Error;
-use crate::model::{Facts, LfTarget, Principal, Resource};
-use crate::observe::{self, Catalog, Iam, Observed};
+use crate::model::{Facts, LfTarget, Observed, Principal, Resource};
+use crate::observe::{self, Catalog, Iam};
 use crate::render::{Governance, ScopeInput, render, render_scoped};
 use crate::stack::{Values, expand_all_databases, validate_values};
 use crate::state::State;

@@ -103,7 +103,7 @@ pub struct Prepared {
     pub denied: Vec<String>,
     /// What the run saw of the catalog and of IAM.
     pub catalog: observe::Catalog,
-    pub observed: observe::Observed,
+    pub observed: crate::model::Observed,
 }
 
 impl Prepared {

@@ -5,19 +5,10 @@
 use super::{CONCURRENCY, OWNER_TAG};
 use crate::aws::{Aws, classify, is_not_found};
 use crate::error::Error;
+use crate::model::DatabaseObs;
 use crate::model::Facts;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet};
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct DatabaseObs {
-    pub arn: String,
-    /// The deployment its [`OWNER_TAG`] names.
-    pub owner: Option<String>,
-    pub location: Option<String>,
-    /// Its tables, where they were asked for (a database lakepass may delete).
-    pub tables: Option<Vec<String>>,
-}
 
 /// Reads `names` (those that exist), with the tables of those also in `listing`.
 pub async fn read(

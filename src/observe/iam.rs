@@ -3,10 +3,11 @@
 //! the version the state last recorded, and only read again if that is no longer the
 //! default. Tags come with GetPolicy, GetRole and GetUser.
 
-use super::{CONCURRENCY, KEY_TAG, OWNER_TAG, PolicyObs, PrincipalObs};
+use super::{CONCURRENCY, KEY_TAG, OWNER_TAG};
 use crate::aws::{Aws, classify, is_not_found};
 use crate::error::Error;
 use crate::model::Facts;
+use crate::model::{PolicyObs, PrincipalObs};
 use crate::policy;
 use aws_sdk_iam::types::Tag;
 use futures_util::{StreamExt, TryStreamExt, stream};

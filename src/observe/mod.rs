@@ -11,8 +11,8 @@ mod glue;
 mod iam;
 mod rights;
 
+use crate::model::{DatabaseObs, Observed};
 pub use catalog::{Catalog, IAM_ALLOWED_PRINCIPALS};
-pub use glue::DatabaseObs;
 pub use iam::{Iam, Names};
 pub use rights::{Context, Simulated, denied as iam_denied, simulate_all, simulate_in_context};
 
@@ -20,7 +20,6 @@ use crate::aws::Aws;
 use crate::error::Error;
 use crate::model::{Facts, LfTarget, Principal, Resource};
 use aws_sdk_lakeformation::types as lft;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How many reads (or Lake Formation batches) go out at once: enough to hide a 50 ms
@@ -88,58 +87,6 @@ pub const OWNER_TAG: &str = "lakepass:deployment";
 pub const STACK_TAG: &str = "lakepass:stack";
 /// The tag on a user that records its live access key (see [`crate::plan::KeyTag`]).
 pub const KEY_TAG: &str = "lakepass:access-key";
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Observed {
-    pub policies: BTreeMap<String, PolicyObs>,
-    pub roles: BTreeMap<String, PrincipalObs>,
-    pub users: BTreeMap<String, PrincipalObs>,
-    /// The Glue databases a deployment creates (or created) that exist.
-    pub databases: BTreeMap<String, DatabaseObs>,
-    /// Lake Formation permissions each principal of interest holds on each target.
-    pub grants: BTreeMap<(Principal, LfTarget), BTreeSet<String>>,
-    /// Databases and tables the desired grants name that the Glue catalog lacks.
-    pub missing_in_catalog: Vec<String>,
-    /// Databases to grant on whose new tables default to IAM_ALLOWED_PRINCIPALS: IAM alone
-    /// governs them, and Lake Formation grants take effect only once they opt in.
-    pub iam_governed: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyObs {
-    pub arn: String,
-    pub document: Value,
-    /// The id of the default version (whose document `document` is).
-    pub default_version: String,
-    /// All versions, oldest first; `(id, is_default)`.
-    pub versions: Vec<(String, bool)>,
-    pub owner: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PrincipalObs {
-    pub arn: String,
-    /// A role's trust policy.
-    pub trust: Option<Value>,
-    pub owner: Option<String>,
-    /// ARNs of attached managed policies.
-    pub attached: BTreeSet<String>,
-    /// Names of inline policies.
-    pub inline: Vec<String>,
-    /// A user's access key ids.
-    pub keys: Vec<String>,
-    /// A user's [`KEY_TAG`] value.
-    pub key_tag: Option<String>,
-}
-
-impl Observed {
-    pub fn principal(&self, p: &Principal) -> Option<&PrincipalObs> {
-        match p {
-            Principal::Role(n) => self.roles.get(n),
-            Principal::User(n) => self.users.get(n),
-        }
-    }
-}
 
 /// The Lake Formation resource for a target.
 pub fn lf_resource(target: &LfTarget) -> lft::Resource {

@@ -6,8 +6,8 @@
 //! or policy so proven. Teardown removes them too and leaves no orphans. With `adopt`, a
 //! tagged resource no state records is taken as well (a lost `.lakepass/`).
 
+use crate::model::Observed;
 use crate::model::Resource;
-use crate::observe::Observed;
 use crate::state::{Owned, State};
 use std::collections::BTreeSet;
 

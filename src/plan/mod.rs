@@ -17,8 +17,7 @@ pub use rights::{grants_needed, iam_needed};
 pub use types::{Action, Cause, Change, Made, Plan, Step};
 
 use crate::error::Error;
-use crate::model::{Facts, Principal, Resource};
-use crate::observe::Observed;
+use crate::model::{Facts, Observed, Principal, Resource};
 use crate::policy;
 use crate::state::{Owned, State};
 use serde_json::Value;

@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::model::LfTarget;
-use crate::observe::{OWNER_TAG, PolicyObs, PrincipalObs};
+use crate::model::{PolicyObs, PrincipalObs};
+use crate::observe::OWNER_TAG;
 use crate::render::render;
 use crate::stack::{Stack, validate_values};
 use serde_json::json;
@@ -192,7 +193,7 @@ pub(super) fn simulate(observed: &mut Observed, state: &mut State, plan: &Plan) 
                     }
                 }
                 Step::CreateDatabase { name, location, .. } => {
-                    let obs = crate::observe::DatabaseObs {
+                    let obs = crate::model::DatabaseObs {
                         arn: f.database_arn(name),
                         owner: Some(DEP.into()),
                         location: location.clone(),

@@ -13,8 +13,9 @@ pub mod services;
 
 use crate::aws::{Aws, classify};
 use crate::error::Error;
+use crate::model::PrincipalObs;
 use crate::model::{LfTarget, Principal};
-use crate::observe::{Catalog, PrincipalObs};
+use crate::observe::Catalog;
 use crate::render::Call;
 use evaluate::{Decision, Request};
 use serde::Serialize;

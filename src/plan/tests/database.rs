@@ -3,7 +3,7 @@
 
 use super::super::*;
 use super::{DEP, facts, plan_forced as plan_with, simulate};
-use crate::observe::DatabaseObs;
+use crate::model::DatabaseObs;
 
 fn database(location: &str) -> Resource {
     Resource::Database {

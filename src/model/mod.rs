@@ -4,6 +4,9 @@
 //! them with what AWS has and what the state file says lakepass owns. Every resource has a
 //! stable [`Resource::address`], the key under which plan, state and observation meet.
 
+mod observed;
+
+pub use observed::{DatabaseObs, Observed, PolicyObs, PrincipalObs};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
