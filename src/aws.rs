@@ -285,7 +285,7 @@ impl Intercept for RetryNotice {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             *last = Some(std::time::Instant::now());
-            eprintln!("  AWS is {what} {service} calls; retrying ({}/{max})...", attempt + 1);
+            crate::output::say(&format!("  AWS is {what} {service} calls; retrying ({}/{max})...", attempt + 1));
         }
         Ok(())
     }

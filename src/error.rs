@@ -17,7 +17,7 @@ pub enum Error {
     #[error("the stack {origin} is invalid: {problem}")]
     StackFile { origin: String, problem: String },
 
-    #[error("there is no shipped stack named {name:?}")]
+    #[error("there is no stack named {name:?}, shipped or in the project's stacks/ folder")]
     UnknownStack { name: String, known: String },
 
     #[error("there is no deployment named {name:?} in {path}")]
@@ -150,7 +150,7 @@ impl Error {
                 "create lakepass.yaml (see README.md and docs/config.md), or pass --config PATH".into()
             }
             Error::StackFile { .. } => "see docs/stacks.md for the stack file format".into(),
-            Error::UnknownStack { known, .. } => format!("use one of the shipped stacks: {known}"),
+            Error::UnknownStack { known, .. } => format!("use one of the stacks: {known}"),
             Error::UnknownDeployment { known, .. } => format!("use one of: {known}"),
             Error::WhichDeployment { .. } => "pass --deployment NAME".into(),
             Error::Value { fix, .. } => fix.clone(),

@@ -10,7 +10,8 @@
 //! - [`plan`]: (desired, observed, state) → ordered actions with reasons. Pure; owns every
 //!   decision, including ownership (tags and state) and teardown order.
 //! - [`apply`]: walks the plan's steps against AWS, writing [`state`] after each action.
-//! - [`output`]: the plan as text for people and JSON for machines.
+//! - [`output`]: everything a user reads: results, the run's narrative, warnings and
+//!   errors, and the plan as text for people and JSON for machines.
 //!
 //! [`aws`] builds the SDK clients and turns SDK errors into [`error::Error`]s that name the
 //! fix; [`commands`] strings the stages together for each subcommand; [`wizard`] runs the
@@ -34,3 +35,6 @@ pub mod stack;
 pub mod state;
 pub mod verify;
 pub mod wizard;
+
+#[cfg(test)]
+mod code_rules;

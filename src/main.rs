@@ -98,10 +98,7 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e}");
-            if let Some(hint) = e.hint() {
-                eprintln!("  hint: {hint}");
-            }
+            lakepass::output::error(&e.to_string(), e.hint().as_deref());
             std::process::exit(1);
         }
     }

@@ -1,10 +1,39 @@
-//! Printing plans for people (text) and machines (JSON). Planning never prints; this
-//! module only formats. Colour only on a terminal and never with `NO_COLOR`.
+//! Everything a user reads goes out through here: results on stdout ([`print`]), the
+//! narrative of a run, warnings and errors on stderr ([`say`], [`warn`], [`error`]), and
+//! plans formatted for people (text) and machines (JSON). Planning never prints. Colour
+//! only on a terminal and never with `NO_COLOR`.
 
 use crate::model::Facts;
 use crate::plan::{Change, Plan};
 use serde_json::json;
 use std::io::IsTerminal;
+
+/// A result, on stdout (the plan, the hand-off, a report): what a pipe takes.
+pub fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// A line of the run's narrative, on stderr (progress, questions' asides, what to do next).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// A warning, on stderr: the run goes on.
+pub fn warn(line: &str) {
+    say(&format!("warning: {line}"));
+}
+
+/// The error that ends a run, with the fix where there is one.
+pub fn error(problem: &str, hint: Option<&str>) {
+    say(&format!("error: {problem}"));
+    if let Some(hint) = hint {
+        say(&format!("  hint: {hint}"));
+    }
+}
 
 /// ANSI styling, off unless stdout is a terminal and `NO_COLOR` is unset.
 #[derive(Debug, Clone, Copy)]

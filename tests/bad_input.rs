@@ -118,7 +118,7 @@ fn cases(w: &World) -> Vec<Case> {
         ),
         case("deployments:\n  secoda:\n    region: us-east-1\n", "stack"),
         case("deployments:\n  secoda:\n\tstack: secoda-glue\n", "lakepass.yaml: line"),
-        case("deployments:\n  secoda:\n    stack: snowflake\n", "no shipped stack named \"snowflake\""),
+        case("deployments:\n  secoda:\n    stack: snowflake\n", "no stack named \"snowflake\""),
         case(deployment(ROLE_VALUES, "    account: \"12345\"\n"), "deployments.secoda.account is \"12345\""),
         case(deployment(ROLE_VALUES, "    account: \"111111111111\"\n"), "pinned to account 111111111111"),
         case(deployment(ROLE_VALUES, "    region: US-EAST-1\n"), "region is \"US-EAST-1\""),

@@ -84,11 +84,11 @@ pub struct Lines;
 
 impl Progress for Lines {
     fn done(&self, action: &Action) {
-        eprintln!("  {} {}", action.change.symbol(), action.resource.describe());
+        crate::output::say(&format!("  {} {}", action.change.symbol(), action.resource.describe()));
     }
 
     fn waiting(&self, message: &str) {
-        eprintln!("  {message}");
+        crate::output::say(&format!("  {message}"));
     }
 }
 
@@ -101,7 +101,9 @@ fn crash_point() {
     let done = DONE.fetch_add(1, Ordering::SeqCst) + 1;
     let limit = std::env::var("LAKEPASS_FAULT_CRASH_AFTER_ACTIONS").ok().and_then(|v| v.parse::<usize>().ok());
     if limit == Some(done) {
-        eprintln!("lakepass: simulated crash after {done} change(s) (LAKEPASS_FAULT_CRASH_AFTER_ACTIONS)");
+        crate::output::say(&format!(
+            "lakepass: simulated crash after {done} change(s) (LAKEPASS_FAULT_CRASH_AFTER_ACTIONS)"
+        ));
         std::process::exit(101);
     }
 }

@@ -37,7 +37,7 @@ use crate::error::Error;
 use crate::model::{Facts, Resource};
 use crate::stack::{Stack, Values, validate_values};
 use crate::state::{State, Store};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -259,11 +259,7 @@ pub(crate) fn confirm(what: &str, yes: bool) -> Result<(), Error> {
     if ok { Ok(()) } else { Err(Error::Declined) }
 }
 
-pub(crate) fn print(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-}
+pub(crate) use crate::output::print;
 
 /// An apply that failed after changing something says so, and how to finish: the state
 /// records every change made, so running again (or tearing down) completes it.

@@ -259,7 +259,7 @@ pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn P
         return Err(e);
     }
     if plan.has_changes() {
-        eprintln!("{}", output::applied(&plan));
+        crate::output::say(&output::applied(&plan));
     }
     if let Some(row) = write_profile(&loaded, &facts, &values, opts.overwrite_profile)? {
         handoff.rows.push(row);

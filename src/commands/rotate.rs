@@ -73,7 +73,9 @@ pub async fn rotate_key(g: &Global, o: &RotateOpts) -> Result<i32, Error> {
         }
         Rotation::Finishing { old, new } => {
             if !o.finish {
-                eprintln!("A rotation is under way: {new} is the key to use; the previous key {old} still works.");
+                crate::output::say(&format!(
+                    "A rotation is under way: {new} is the key to use; the previous key {old} still works."
+                ));
             }
             (old, new)
         }
@@ -88,10 +90,10 @@ pub async fn rotate_key(g: &Global, o: &RotateOpts) -> Result<i32, Error> {
                 .interact()
                 .map_err(|e| Error::Other(format!("could not read the answer: {e}")))?);
     if !finish {
-        eprintln!(
+        crate::output::say(&format!(
             "The previous key {old} keeps working. Once the vendor uses {new}, run `lakepass rotate-key --finish -d {}` to delete it.",
             loaded.name
-        );
+        ));
         return Ok(0);
     }
     let plan =
@@ -136,6 +138,6 @@ async fn run(
     };
     let before = state.resources.clone();
     apply::apply(&cx, plan, state, applied).await.map_err(|e| partial(e, &before, state, "rotate-key"))?;
-    eprintln!("{}", output::applied(plan));
+    crate::output::say(&output::applied(plan));
     Ok(())
 }

@@ -31,6 +31,13 @@ pub fn stacks(g: &Global, show: Option<&str>) -> Result<i32, Error> {
         Some(path) => Stack::from_file(path)?,
         None => Stack::find(name, &here)?,
     };
+    if stack.name != name {
+        return Err(Error::Value {
+            field: "--stack-file".into(),
+            problem: format!("holds stack {}, not {name}", stack.name),
+            fix: format!("run `lakepass stacks show {} --stack-file ...`, or give the file of {name}", stack.name),
+        });
+    }
     print(&page(&stack)?);
     Ok(0)
 }

@@ -16,7 +16,7 @@ pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     let values = match loaded.values() {
         Ok(values) => Some(values),
         Err(e) => {
-            eprintln!("warning: {e}; tearing down only what the state file records");
+            crate::output::warn(&format!("{e}; tearing down only what the state file records"));
             None
         }
     };
@@ -127,7 +127,7 @@ fn finish_profile(done: Result<Option<String>, Error>) {
     match done {
         Ok(Some(line)) => print(&format!("{line}\n")),
         Ok(None) => {}
-        Err(e) => eprintln!("warning: the profile target was not removed: {e}"),
+        Err(e) => crate::output::warn(&format!("the profile target was not removed: {e}")),
     }
 }
 

@@ -130,11 +130,11 @@ impl Store {
             let moved = local.with_extension("json.migrated");
             fs::rename(&local, &moved)
                 .map_err(|e| Error::Io { what: format!("rename {}", local.display()), source: e })?;
-            eprintln!(
+            crate::output::say(&format!(
                 "note: moved the state of {deployment} to {} (the team's state from now on); the local copy is kept as {}",
                 store.path().display(),
                 moved.display()
-            );
+            ));
         }
         Ok(store)
     }

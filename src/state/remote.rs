@@ -120,10 +120,10 @@ pub async fn release_all() {
     let held: Vec<_> = std::mem::take(&mut *HELD.lock().unwrap_or_else(|e| e.into_inner()));
     for (client, bucket, key) in held {
         if let Err(e) = client.delete_object().bucket(&bucket).key(&key).send().await {
-            eprintln!(
+            crate::output::say(&format!(
                 "warning: could not release the lock s3://{bucket}/{key} ({}); delete it once no run is going on",
                 e.code().unwrap_or("no answer")
-            );
+            ));
         }
     }
 }
@@ -174,11 +174,11 @@ impl Remote {
                     let (holder, etag) = read_holder(&client, &location.bucket, &lock_key).await?;
                     match holder {
                         Some(h) if h.is_dead_here() => {
-                            eprintln!(
+                            crate::output::say(&format!(
                                 "note: taking over the lock {} left by {}, which no longer runs",
                                 location.url(&format!("{deployment}.lock")),
                                 h.describe()
-                            );
+                            ));
                             let mut del = client.delete_object().bucket(&location.bucket).key(&lock_key);
                             if let Some(etag) = etag {
                                 del = del.if_match(etag);

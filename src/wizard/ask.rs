@@ -109,7 +109,7 @@ impl Asker for Terminal {
                 .map_err(io)?
                 .ok_or_else(cancelled)?;
             if picked.is_empty() && !allow_empty {
-                eprintln!("  choose at least one (space selects, enter confirms)");
+                crate::output::say("  choose at least one (space selects, enter confirms)");
                 continue;
             }
             return Ok(picked.into_iter().map(|i| options[i].clone()).collect());

@@ -136,10 +136,16 @@ impl Flow {
             let Some(p) = stack.parameter(&q.param) else {
                 return Err(fail(format!("question for {}, which the stack does not have", q.param)));
             };
-            if let Some(flag) = &q.create_with
-                && !stack.parameter(flag).is_some_and(|f| f.kind == crate::stack::ParamType::Boolean)
-            {
-                return Err(fail(format!("{}: create_with names {flag}, which is no boolean parameter", q.param)));
+            if let Some(flag) = &q.create_with {
+                if !stack.parameter(flag).is_some_and(|f| f.kind == crate::stack::ParamType::Boolean) {
+                    return Err(fail(format!("{}: create_with names {flag}, which is no boolean parameter", q.param)));
+                }
+                if p.kind != crate::stack::ParamType::Database || q.source != Some(Source::GlueDatabases) {
+                    return Err(fail(format!(
+                        "{}: create_with applies only to a database question with source: glue_databases",
+                        q.param
+                    )));
+                }
             }
             let reads = matches!(q.source, Some(Source::TableLocations | Source::AthenaOutput));
             match &q.from {

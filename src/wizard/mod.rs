@@ -51,7 +51,7 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     let stack = pick_stack(asker, o.stack.as_deref(), &here)?;
     let flow = Flow::find(&stack, &here)?;
     if asker.interactive() {
-        eprintln!("\n{}\n", flow.intro);
+        crate::output::say(&format!("\n{}\n", flow.intro));
     }
 
     // 2. Who and where: an existing deployment keeps its region unless --region says.
@@ -79,9 +79,9 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         commands::check_account(&name, d, &facts, &caller)?;
     }
     if asker.interactive() {
-        eprintln!("AWS account {}, as {caller}, in region {}.", facts.account, facts.region);
+        crate::output::say(&format!("AWS account {}, as {caller}, in region {}.", facts.account, facts.region));
         if !asker.confirm("Set up access in this account and region?", true)? {
-            eprintln!("Choose another with --profile NAME and --region REGION, then run the wizard again.");
+            crate::output::say("Choose another with --profile NAME and --region REGION, then run the wizard again.");
             return Err(Error::Cancelled);
         }
     }
@@ -124,9 +124,9 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
                 config::upsert_deployment(&g.config, &name, &deployment, &stack)?;
             }
             prepared.release().await;
-            eprintln!("Saved. Apply it with `lakepass provision -d {name}{config_flag}`.");
+            crate::output::say(&format!("Saved. Apply it with `lakepass provision -d {name}{config_flag}`."));
         } else {
-            eprintln!("Nothing was written and nothing was created.");
+            crate::output::say("Nothing was written and nothing was created.");
         }
         return Ok(if asker.interactive() { 0 } else { 2 });
     }
@@ -210,7 +210,7 @@ async fn interview(
             map.retain(|db, _| {
                 let keep = chosen.contains(db);
                 if !keep {
-                    eprintln!("  {db} is no longer chosen: its table list in {} is dropped", p.name);
+                    crate::output::say(&format!("  {db} is no longer chosen: its table list in {} is dropped", p.name));
                 }
                 keep
             });
@@ -282,13 +282,13 @@ async fn ask_one(
             let chosen: Vec<String> = strings(default.as_ref());
             let mut options = match q.source {
                 Some(Source::GlueDatabases) => lookup::glue_databases(aws, caller).await.unwrap_or_else(|e| {
-                    eprintln!("  (could not list the catalog's databases: {e})");
+                    crate::output::say(&format!("  (could not list the catalog's databases: {e})"));
                     Vec::new()
                 }),
                 _ => Vec::new(),
             };
             if options.is_empty() && asker.interactive() {
-                eprintln!("  (no databases found in the Glue catalog of this account and region)");
+                crate::output::say("  (no databases found in the Glue catalog of this account and region)");
                 let check_db = |s: &str| check_value(p, &json!([s]), &p.name).map(|_| ()).map_err(|e| problem_of(&e));
                 return Ok(json!(asker.list(&p.name, &q.prompt, &chosen, &check_db, p.allow_empty)?));
             }
@@ -383,7 +383,7 @@ async fn ask_one(
         ParamType::ExternalId if q.generate && default.is_none() && asker.interactive() => {
             if asker.confirm("Generate a strong external ID (40 random characters)?", true)? {
                 let id = generate_external_id()?;
-                eprintln!("  external ID: {id}");
+                crate::output::say(&format!("  external ID: {id}"));
                 return Ok(json!(id));
             }
             Ok(json!(asker.text(&p.name, &q.prompt, None, &check_one)?))
@@ -394,7 +394,9 @@ async fn ask_one(
             let known = match lookup::glue_databases(aws, caller).await {
                 Ok(known) => Some(known),
                 Err(e) => {
-                    eprintln!("  (could not list the catalog's databases, so the answer is not checked: {e})");
+                    crate::output::say(&format!(
+                        "  (could not list the catalog's databases, so the answer is not checked: {e})"
+                    ));
                     None
                 }
             };
@@ -426,7 +428,7 @@ async fn ask_one(
                     values.insert(flag.to_string(), json!(true));
                     return Ok(json!(answer));
                 }
-                eprintln!("  Name one of: {}", shortlist(known.as_deref().unwrap_or_default()));
+                crate::output::say(&format!("  Name one of: {}", shortlist(known.as_deref().unwrap_or_default())));
                 suggestion = None;
             }
         }
@@ -437,7 +439,9 @@ async fn ask_one(
                     q.from.as_deref().and_then(|f| values.get(f)).and_then(Value::as_str).unwrap_or("primary");
                 suggestion = lookup::athena_output_bucket(aws, workgroup).await;
             }
-            Ok(json!(asker.text(&p.name, &q.prompt, suggestion.as_deref(), &check_one)?))
+            // Kept as the type it checks as (a boolean, a number), not as the text typed.
+            let answer = asker.text(&p.name, &q.prompt, suggestion.as_deref(), &check_one)?;
+            check_value(p, &json!(answer), &p.name)
         }
     }
 }
