@@ -168,7 +168,8 @@ impl Aws {
         };
         let arn = out.arn().unwrap_or_default().to_string();
         let account = out.account().unwrap_or_default().to_string();
-        let partition = arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string();
+        let partition = crate::arn::Arn::parse(&arn).map(|a| a.partition).filter(|p| !p.is_empty());
+        let partition = partition.unwrap_or("aws").to_string();
         Ok((Facts { account, partition, region: self.region.clone() }, caller_principal(&arn)))
     }
 }
@@ -294,17 +295,14 @@ impl Intercept for RetryNotice {
 /// The IAM principal behind a caller ARN: an assumed-role session maps to its role, which
 /// is what Lake Formation lists as an administrator.
 pub fn caller_principal(arn: &str) -> String {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() == 6
-        && parts[2] == "sts"
-        && let Some(rest) = parts[5].strip_prefix("assumed-role/")
-    {
+    let Some(a) = crate::arn::Arn::parse(arn).filter(|a| a.service == "sts") else { return arn.to_string() };
+    if let Some(rest) = a.resource.strip_prefix("assumed-role/") {
         let role = rest.split('/').next().unwrap_or(rest);
-        return format!("arn:{}:iam::{}:role/{role}", parts[1], parts[4]);
+        return format!("arn:{}:iam::{}:role/{role}", a.partition, a.account);
     }
     // The emulator names an IAM user with an sts ARN; AWS uses the iam form.
-    if parts.len() == 6 && parts[2] == "sts" && parts[5].starts_with("user/") {
-        return format!("arn:{}:iam::{}:{}", parts[1], parts[4], parts[5]);
+    if a.resource.starts_with("user/") {
+        return format!("arn:{}:iam::{}:{}", a.partition, a.account, a.resource);
     }
     arn.to_string()
 }

@@ -55,6 +55,27 @@ fn the_code_names_no_stack_vendor_or_value_key() {
     assert!(found.is_empty(), "vendor knowledge in the code: {found:#?}");
 }
 
+/// One home each for ARN parsing ([`crate::arn`]) and file writes ([`crate::files`]).
+#[test]
+fn arns_are_parsed_and_files_written_in_one_place() {
+    let rules: [(&str, &[&str]); 2] = [
+        ("src/arn.rs", &["splitn(6, ':')", "split(':')", "split_once(\":role/\")"]),
+        ("src/files.rs", &["fs::write(", "file::create(", "openoptions", "fs::rename("]),
+    ];
+    let mut found = Vec::new();
+    for (home, marks) in rules {
+        for (path, code) in code().iter().filter(|(p, _)| !p.ends_with(home)) {
+            found.extend(
+                marks
+                    .iter()
+                    .filter(|m| code.contains(*m))
+                    .map(|m| format!("{}: {m} (belongs in {home})", path.display())),
+            );
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}
+
 /// One printer: no `println!` or `eprintln!` outside [`crate::output`].
 #[test]
 fn only_output_prints() {

@@ -1,12 +1,17 @@
-//! Replacing a user's file safely: whole or not at all, through a symbolic link to its
-//! target, keeping the file's permissions.
+//! Every file lakepass writes goes through here: a user's file or the state replaced
+//! whole or not at all ([`replace`]), a secret's new private file ([`create_private`]),
+//! and a run's lock ([`open_lock`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Writes `text` to `path` atomically (a temporary file beside the real one, synced, then
-/// renamed over it). An existing file keeps its permissions; a link keeps being a link.
+/// renamed over it), creating missing parent directories. An existing file keeps its
+/// permissions; a link keeps being a link.
 pub fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::create_dir_all(dir)?;
+    }
     let (real, permissions) = match std::fs::canonicalize(path) {
         Ok(real) => {
             let permissions = std::fs::metadata(&real)?.permissions();
@@ -31,6 +36,26 @@ pub fn replace(path: &Path, text: &str) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates a new file only the user may read (mode 0600). O_CREAT|O_EXCL: it fails rather
+/// than open an existing file, or follow a link created meanwhile.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+/// Renames a file (keeping a moved state's local copy aside).
+pub fn rename(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)
+}
+
+/// Opens (creating) a lock file, and its folder, without truncating it.
+pub fn open_lock(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! interview flows (`wizard/*.yaml`) in front of them; [`cli`] is clap.
 
 pub mod apply;
+pub mod arn;
 pub mod aws;
 pub mod cli;
 pub mod commands;

@@ -88,10 +88,7 @@ pub fn merge(
         Err(e) => return Err(io("read", e)),
     };
     let Some(old) = old else {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
-        }
-        std::fs::write(path, profile_text(name, target, fields, deployment)).map_err(|e| io("write", e))?;
+        crate::files::replace(path, &profile_text(name, target, fields, deployment)).map_err(|e| io("write", e))?;
         return Ok(Merged::Created);
     };
     let new = merged_text(&old, name, target, fields, deployment, overwrite, path)?;

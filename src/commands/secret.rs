@@ -67,18 +67,12 @@ struct SecretFile {
 
 impl SecretFile {
     fn prepare(path: &Path, replace: bool) -> Result<SecretFile, Error> {
-        use std::os::unix::fs::OpenOptionsExt;
         check_secret_file(path, replace)?;
         if replace && std::fs::symlink_metadata(path).is_ok() {
             std::fs::remove_file(path)
                 .map_err(|e| Error::Io { what: format!("remove the old secret file {}", path.display()), source: e })?;
         }
-        // O_CREAT|O_EXCL: fails rather than follow a link created meanwhile.
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
+        let file = crate::files::create_private(path)
             .map_err(|e| Error::Io { what: format!("create the secret file {}", path.display()), source: e })?;
         Ok(SecretFile { path: path.to_path_buf(), file, written: false })
     }

@@ -110,12 +110,11 @@ pub fn lf_resource(target: &LfTarget) -> lft::Resource {
 /// by name (an assumed-role ARN has no path), while the admin list may hold the role's ARN
 /// with its path (SSO roles live under /aws-reserved/...).
 fn same_principal(a: &str, b: &str) -> bool {
-    let key = |arn: &str| {
-        let (head, resource) = arn.split_once(":role/").or_else(|| arn.split_once(":user/")).unwrap_or((arn, ""));
-        let kind = if arn.contains(":role/") { "role" } else { "user" };
-        (head.to_string(), kind, resource.rsplit('/').next().unwrap_or(resource).to_string())
+    let key = |arn| {
+        let a = crate::arn::Arn::parse(arn)?;
+        Some((a.partition, a.account, a.principal()?))
     };
-    a == b || key(a) == key(b)
+    a == b || key(a).is_some_and(|k| Some(k) == key(b))
 }
 
 /// Assembles what AWS has of `items` from the catalog and IAM reads, and checks that the

@@ -58,10 +58,7 @@ pub async fn simulate_all(
 /// Roles and users can be simulated; the root user, federated users and the emulator's
 /// default identity cannot.
 fn simulatable(caller: &str) -> bool {
-    let resource = caller.splitn(6, ':').nth(5).unwrap_or_default();
-    caller.starts_with("arn:")
-        && caller.contains(":iam::")
-        && (resource.starts_with("role/") || resource.starts_with("user/"))
+    crate::arn::Arn::parse(caller).is_some_and(|a| a.principal().is_some())
 }
 
 /// Context keys of a request, and their values (`s3:prefix`, say).

@@ -107,8 +107,7 @@ pub fn takes(action: &str) -> Option<&'static [&'static str]> {
 
 /// The resource types an ARN (or ARN pattern) can name.
 pub fn kinds_of(arn: &str) -> Vec<String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [_, _, service, _, _, resource] = parts[..] else { return Vec::new() };
+    let Some(crate::arn::Arn { service, resource, .. }) = crate::arn::Arn::parse(arn) else { return Vec::new() };
     let kind = |k: &str| format!("{service}:{k}");
     match service {
         "s3" if resource.contains('/') => vec![kind("object")],

@@ -246,13 +246,13 @@ fn render_once(
                     TrustTemplate::Role { role_arn, external_id } => {
                         let arn = ctx.text(role_arn)?;
                         let param = role_arn.trim().trim_start_matches("{{").trim_end_matches("}}").trim();
-                        let account = arn
-                            .strip_prefix(&format!("arn:{}:iam::", facts.partition))
-                            .and_then(|r| r.split_once(":role/"));
-                        match account {
-                            Some((a, name))
-                                if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() =>
-                            {
+                        let parsed = crate::arn::Arn::parse(&arn).filter(|a| {
+                            a.partition == facts.partition
+                                && a.has_account_id()
+                                && matches!(a.principal(), Some(("role", _)))
+                        });
+                        match parsed.map(|a| a.account) {
+                            Some(a) => {
                                 if a == facts.account {
                                     return Err(Error::Value {
                                         field: format!("values.{param}"),
@@ -573,23 +573,21 @@ fn render_leaves(ctx: &Ctx, v: &Value) -> Result<Value, Error> {
 
 /// A role or user of this account, from its ARN (any path).
 fn principal_from_arn(arn: &str, facts: &Facts) -> Result<Principal, Error> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let bad = |problem: String| Error::Value {
         field: "client principal".into(),
         problem,
         fix: "name a role or user of the account lakepass runs in, as arn:aws:iam::<account>:role/NAME".into(),
     };
-    if parts.len() != 6 || parts[2] != "iam" {
+    let Some(parsed) = crate::arn::Arn::parse(arn).filter(|a| a.service == "iam") else {
         return Err(bad(format!("{arn:?} is not an IAM ARN")));
+    };
+    if parsed.account != facts.account {
+        return Err(bad(format!("{arn} is in account {}, not {}", parsed.account, facts.account)));
     }
-    if parts[4] != facts.account {
-        return Err(bad(format!("{arn} is in account {}, not {}", parts[4], facts.account)));
-    }
-    let name = parts[5].rsplit('/').next().unwrap_or_default().to_string();
-    match parts[5].split('/').next() {
-        Some("role") => Ok(Principal::Role(name)),
-        Some("user") => Ok(Principal::User(name)),
-        _ => Err(bad(format!("{arn} names neither a role nor a user"))),
+    match parsed.principal() {
+        Some(("role", name)) => Ok(Principal::Role(name.to_string())),
+        Some((_, name)) => Ok(Principal::User(name.to_string())),
+        None => Err(bad(format!("{arn} names neither a role nor a user"))),
     }
 }
 

@@ -347,12 +347,7 @@ pub fn check_value(p: &Parameter, v: &Value, field: &str) -> Result<Value, Error
         }
         ParamType::PrincipalArn => {
             let s = string(v, field)?;
-            let parts: Vec<&str> = s.splitn(6, ':').collect();
-            let ok = parts.len() == 6
-                && parts[0] == "arn"
-                && parts[2] == "iam"
-                && parts[4].len() == 12
-                && (parts[5].starts_with("role/") || parts[5].starts_with("user/"));
+            let ok = crate::arn::Arn::parse(s).is_some_and(|a| a.has_account_id() && a.principal().is_some());
             if !ok {
                 return Err(bad(
                     field,

@@ -11,8 +11,7 @@ use crate::error::Error;
 use crate::model::Resource;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -86,13 +85,8 @@ impl Store {
     /// Opens (and locks) the state of `deployment` under `dir`; fails at once if another
     /// run holds the lock.
     pub fn open(dir: &Path, deployment: &str) -> Result<Store, Error> {
-        fs::create_dir_all(dir).map_err(|e| Error::Io { what: format!("create {}", dir.display()), source: e })?;
         let lock_path = dir.join(format!("{deployment}.lock"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
+        let lock = crate::files::open_lock(&lock_path)
             .map_err(|e| Error::Io { what: format!("open {}", lock_path.display()), source: e })?;
         match lock.try_lock() {
             Ok(()) => {}
@@ -128,7 +122,7 @@ impl Store {
             }
             store.save(&mut state).await?;
             let moved = local.with_extension("json.migrated");
-            fs::rename(&local, &moved)
+            crate::files::rename(&local, &moved)
                 .map_err(|e| Error::Io { what: format!("rename {}", local.display()), source: e })?;
             crate::output::say(&format!(
                 "note: moved the state of {deployment} to {} (the team's state from now on); the local copy is kept as {}",
@@ -193,13 +187,8 @@ impl Store {
             Backend::Local { path, .. } => path,
             Backend::S3(r) => return r.save(text).await,
         };
-        let tmp = path.with_extension("json.tmp");
-        let io = |what: &str, e| Error::Io { what: format!("{what} {}", tmp.display()), source: e };
-        let mut f = File::create(&tmp).map_err(|e| io("create", e))?;
-        f.write_all(text.as_bytes()).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("sync", e))?;
-        fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
-        Ok(())
+        crate::files::replace(path, &text)
+            .map_err(|e| Error::Io { what: format!("write {}", path.display()), source: e })
     }
 
     /// Removes the state once nothing is owned any more.

@@ -143,7 +143,7 @@ struct Encrypted {
 /// Whether the key policy and the principal's IAM policies together allow the actions.
 fn key_finding(e: &Encrypted, key_arn: &str, key_policy: &Value, principal_arn: &str, iam: &[&Value]) -> Finding {
     let (what, thing, is, hides) = (e.what, &e.thing, e.is, e.hides);
-    let account = principal_arn.split(':').nth(4).unwrap_or_default();
+    let account = crate::arn::account_of(principal_arn);
     let context = BTreeMap::new();
     // The key policy's statements for the principal itself, and for the account (which
     // hands the decision to IAM).

@@ -305,7 +305,7 @@ fn bucket_denies(policy: &Value, principal_arn: &str, bucket: &str, usage: &Buck
 /// Whether a statement's `Principal` covers `arn` ("*", {"AWS": "*"}, or the ARN, or its
 /// account's root).
 fn names(principal: &Value, arn: &str) -> bool {
-    let account = arn.split(':').nth(4).unwrap_or_default();
+    let account = crate::arn::account_of(arn);
     let covers = |p: &str| p == "*" || p == arn || p == format!("arn:aws:iam::{account}:root") || p == account;
     match principal {
         Value::String(s) => covers(s),
