@@ -6,6 +6,7 @@
 //! ownership tag names this deployment; anything else with a target name stops the plan
 //! unless the user adopts it.
 
+mod database;
 mod discover;
 mod keys;
 mod rights;
@@ -409,57 +410,7 @@ impl Planner<'_> {
                 }
             }
             Resource::AccessKey { user } => self.access_key(r, user),
-            Resource::Database { name, description, location } => match obs.databases.get(name) {
-                None => {
-                    let steps = vec![Step::CreateDatabase {
-                        name: name.clone(),
-                        description: description.clone(),
-                        location: location.clone(),
-                    }];
-                    self.action(made(was_owned), r, gone(was_owned, "the database"), steps);
-                }
-                Some(seen) => {
-                    let recorded = was_owned || self.input.state.pending.contains(&address);
-                    let adopting = !(recorded && self.tagged_ours(&seen.owner));
-                    if adopting && !self.input.adopt {
-                        // Used as it is: a database someone made is theirs, tables and all.
-                        self.plan.notes.push(format!(
-                            "glue database {name} exists and lakepass did not create it{}: it is used as it is, and lakepass never changes or deletes it (pass --adopt to take it over)",
-                            if self.tagged_ours(&seen.owner) { " (it carries this deployment's tag, but no state records it)" } else { "" }
-                        ));
-                        return;
-                    }
-                    let mut steps = Vec::new();
-                    if adopting {
-                        steps.push(Step::Tag { resource: address.clone(), arn_or_name: facts.database_arn(name) });
-                    }
-                    let moved = &seen.location != location;
-                    if moved {
-                        steps.push(Step::SetDatabaseLocation { name: name.clone(), location: location.clone() });
-                    }
-                    let was = seen.location.as_deref().unwrap_or("unset");
-                    if adopting {
-                        let reason = if moved {
-                            format!(
-                                "exists, not created by this deployment; adopted (--adopt), its location changed from {was}"
-                            )
-                        } else {
-                            "exists, not created by this deployment; adopted (--adopt)".to_string()
-                        };
-                        self.action((Change::Adopt, Cause::Adopted), r, reason, steps);
-                    } else if moved {
-                        let reason = format!("its location is {was}, not {}", location.as_deref().unwrap_or("unset"));
-                        let last = match self.owned(&address) {
-                            Some(Owned { resource: Resource::Database { location, .. }, .. }) => location.clone(),
-                            _ => None,
-                        };
-                        let cause = if last == seen.location { Cause::Wanted } else { Cause::Drifted };
-                        self.action((Change::Update, cause), r, reason, steps);
-                    } else {
-                        self.record(r, Some(facts.database_arn(name)), None);
-                    }
-                }
-            },
+            Resource::Database { .. } => self.database(r, was_owned, gone(was_owned, "the database")),
             Resource::Grant { principal, target, permissions } => {
                 let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
                 let principal_arn = principal.arn(facts);
@@ -609,35 +560,7 @@ impl Planner<'_> {
                     forget(self, None);
                 }
             }
-            Resource::Database { name, .. } => match obs.databases.get(name) {
-                None => forget(self, None),
-                Some(seen) if !self.tagged_ours(&seen.owner) => forget(self, not_tagged(r.describe())),
-                Some(seen) => {
-                    let tables = seen.tables.clone().unwrap_or_default();
-                    if !tables.is_empty() && !self.input.force {
-                        self.refusals.push(Error::Value {
-                            field: format!("glue database {name}"),
-                            problem: format!(
-                                "holds {} ({}); lakepass deletes a database it created only when it is empty",
-                                count(tables.len(), "table"),
-                                shortlist(&tables)
-                            ),
-                            fix: "drop or move the tables first, or pass --force to delete the database with them (their data in S3 stays); nothing was changed".into(),
-                        });
-                        return;
-                    }
-                    let reason = if tables.is_empty() {
-                        "no longer part of the deployment (it holds no tables)".to_string()
-                    } else {
-                        format!(
-                            "no longer part of the deployment; --force: its {} go with it (their data in S3 stays)",
-                            count(tables.len(), "table")
-                        )
-                    };
-                    let steps = vec![Step::DeleteDatabase { name: name.clone(), tables }];
-                    self.action((Change::Delete, Cause::Unwanted), r, reason, steps);
-                }
-            },
+            Resource::Database { .. } => self.database_removed(address, owned),
             Resource::Grant { principal, target, permissions } => {
                 let held = obs.grants.get(&(principal.clone(), target.clone())).cloned().unwrap_or_default();
                 let revoke: BTreeSet<String> = permissions.intersection(&held).cloned().collect();
@@ -667,20 +590,6 @@ impl Planner<'_> {
 /// Creating a resource: anew, or again after it was deleted outside lakepass.
 fn made(was_owned: bool) -> (Change, Cause) {
     (Change::Create, if was_owned { Cause::Gone } else { Cause::New })
-}
-
-/// "1 table", "3 tables".
-fn count(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
-}
-
-/// Up to five names, and how many more.
-fn shortlist(names: &[String]) -> String {
-    let mut out = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
-    if names.len() > 5 {
-        out.push_str(&format!(" and {} more", names.len() - 5));
-    }
-    out
 }
 
 /// The `sts:ExternalId` a trust policy requires, if any.
