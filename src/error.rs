@@ -62,7 +62,7 @@ pub enum Error {
     Partial { error: Box<Error>, done: usize, command: String },
 
     #[error("lakepass does not own {}", .resources.join(", "))]
-    NotOwned { resources: Vec<String> },
+    NotOwned { resources: Vec<String>, others: Vec<String> },
 
     #[error("{caller} may not grant or revoke Lake Formation permissions on {}", .targets.join("; "))]
     CannotGrant { caller: String, targets: Vec<String> },
@@ -193,6 +193,10 @@ impl Error {
                     "this is AWS's answer to the call named; -v shows the request, and docs/security.md lists what each call needs".into()
                 }
             }
+            Error::NotOwned { others, .. } if !others.is_empty() => format!(
+                "choose other names in this deployment's values (the names are the stack's defaults unless set); --adopt never takes over what lakepass deployment {} uses, as its vendor would lose its access",
+                others.join(", ")
+            ),
             Error::NotOwned { .. } => "choose another name in the deployment's values, or pass --adopt to take the existing resources over deliberately (lakepass will then manage and, on teardown, delete them)".into(),
             Error::CannotGrant { caller, .. } => format!(
                 "make {caller} a data lake administrator (Lake Formation console, Administrative roles and tasks), or have an administrator grant it these permissions with grant option"

@@ -528,7 +528,7 @@ async fn an_existing_output_database_is_used_and_never_deleted() {
     config(&w, "[sales]", "      create_output_database: true\n");
     let run = w.run(&["provision", "--yes"]).ok();
     assert!(
-        run.stdout.contains("glue database dbt_demo exists and lakepass did not create it: it is used as it is, and lakepass never changes or deletes it"),
+        run.stdout.contains("glue database dbt_demo exists and lakepass did not create it (pass --adopt to take it over): it is used as it is, and lakepass never changes or deletes it"),
         "{}",
         run.stdout
     );

@@ -405,3 +405,37 @@ async fn rotate_key_hands_over_a_new_key_and_deletes_the_old_only_on_finish() {
     let role = w.run(&["rotate-key", "--yes"]).fails();
     assert!(role.stderr.contains("has no access key lakepass manages"), "{}", role.stderr);
 }
+
+/// A second deployment of the same stack with the default names finds the first one's
+/// resources: it stops before any change, and --adopt does not take them over (the first
+/// vendor would lose its access); the hint says to choose other names.
+#[tokio::test]
+async fn a_second_deployment_never_takes_over_the_first_one_s_resources() {
+    let w = World::new().await;
+    let values =
+        ROLE_VALUES.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("      {l}\n")).collect::<String>();
+    w.config(&format!(
+        "deployments:\n  secoda:\n    stack: secoda-glue\n    region: us-east-1\n    values:\n{values}  secoda2:\n    stack: secoda-glue\n    region: us-east-1\n    values:\n{}",
+        values.replace("[sales, marketing]", "[finance]")
+    ));
+    w.run(&["provision", "-d", "secoda", "--yes"]).ok();
+    let before = w.snapshot().await;
+    for adopt in [false, true] {
+        let mut args = vec!["provision", "-d", "secoda2", "--yes"];
+        if adopt {
+            args.push("--adopt");
+        }
+        let run = w.run(&args).fails();
+        assert!(
+            run.stderr.contains("iam role secoda-glue-role (it exists and belongs to lakepass deployment secoda)"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("hint: choose other names in this deployment's values (the names are the stack's defaults unless set); --adopt never takes over what lakepass deployment secoda uses"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(w.snapshot().await, before, "adopt {adopt}");
+    }
+}

@@ -24,11 +24,20 @@ impl Planner<'_> {
             Some(seen) => {
                 let recorded = was_owned || self.input.state.pending.contains(&address);
                 let adopting = !(recorded && self.tagged_ours(&seen.owner));
-                if adopting && !self.input.adopt {
+                // Another deployment's database is never taken over.
+                let another = seen.owner.as_ref().filter(|d| *d != self.input.deployment);
+                if adopting && (!self.input.adopt || another.is_some()) {
                     // Used as it is: a database someone made is theirs, tables and all.
+                    let whose = match another {
+                        Some(d) => format!("; it is lakepass deployment {d}'s"),
+                        None if self.tagged_ours(&seen.owner) => {
+                            " (it carries this deployment's tag, but no state records it; pass --adopt to take it over)"
+                                .to_string()
+                        }
+                        None => " (pass --adopt to take it over)".to_string(),
+                    };
                     self.plan.notes.push(format!(
-                        "glue database {name} exists and lakepass did not create it{}: it is used as it is, and lakepass never changes or deletes it (pass --adopt to take it over)",
-                        if self.tagged_ours(&seen.owner) { " (it carries this deployment's tag, but no state records it)" } else { "" }
+                        "glue database {name} exists and lakepass did not create it{whose}: it is used as it is, and lakepass never changes or deletes it"
                     ));
                     return;
                 }

@@ -47,13 +47,14 @@ pub const DEFAULT_POLICY_QUOTA: usize = 10;
 /// Plans the changes. Fails when a target name belongs to someone else (and `adopt` is
 /// off) or a database or table to grant on is missing from the catalog.
 pub fn plan(input: &Input) -> Result<Plan, Error> {
-    let mut p = Planner { input, plan: Plan::default(), not_owned: Vec::new(), refusals: Vec::new() };
+    let mut p =
+        Planner { input, plan: Plan::default(), not_owned: Vec::new(), others: BTreeSet::new(), refusals: Vec::new() };
     let desired_addresses: BTreeSet<String> = input.desired.iter().map(Resource::address).collect();
     for r in input.desired {
         p.desired(r);
     }
     if !p.not_owned.is_empty() {
-        return Err(Error::NotOwned { resources: p.not_owned });
+        return Err(Error::NotOwned { resources: p.not_owned, others: p.others.into_iter().collect() });
     }
     p.check_quota();
     if !p.refusals.is_empty() {
@@ -96,6 +97,8 @@ struct Planner<'a> {
     input: &'a Input<'a>,
     plan: Plan,
     not_owned: Vec<String>,
+    /// The other lakepass deployments those belong to.
+    others: BTreeSet<String>,
     /// Desired resources that cannot be made as things stand: the plan stops.
     refusals: Vec<Error>,
 }
@@ -161,10 +164,12 @@ impl Planner<'_> {
         }
         let unrecorded =
             "carries this deployment's tag, but no state records it (another checkout's state, or a lost .lakepass/)";
-        if self.input.adopt {
+        // Another deployment's resource is never taken over: both would then rewrite it,
+        // and the other's vendor would lose its access.
+        let another = owner.as_ref().filter(|d| *d != self.input.deployment);
+        if self.input.adopt && another.is_none() {
             let reason = match owner {
-                Some(d) if d == self.input.deployment => format!("{unrecorded}; adopted (--adopt)"),
-                Some(other) => format!("exists, owned by lakepass deployment {other}; adopted (--adopt)"),
+                Some(_) => format!("{unrecorded}; adopted (--adopt)"),
                 None => "exists, not created by lakepass; adopted (--adopt)".to_string(),
             };
             let steps = vec![Step::Tag { resource: address, arn_or_name: tag_target }];
@@ -173,7 +178,10 @@ impl Planner<'_> {
         }
         let whose = match owner {
             Some(d) if d == self.input.deployment => format!("it {unrecorded}"),
-            Some(other) => format!("it exists and belongs to lakepass deployment {other}"),
+            Some(other) => {
+                self.others.insert(other.clone());
+                format!("it exists and belongs to lakepass deployment {other}")
+            }
             None => "it exists and belongs to someone else: lakepass did not create it".to_string(),
         };
         self.not_owned.push(format!("{} ({whose})", r.describe()));

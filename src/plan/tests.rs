@@ -353,6 +353,28 @@ fn a_deleted_role_is_recreated_with_its_attachment_and_grants() {
     assert_eq!(plan.count(Change::Create), 6);
 }
 
+/// Another deployment's role (a second Secoda deployment with the default names, say) is
+/// never adopted: its vendor would lose its access as both deployments rewrote it.
+#[test]
+fn another_deployment_s_role_is_refused_even_with_adopt() {
+    let d = desired(json!({}));
+    let mut o = Observed::default();
+    let theirs = PrincipalObs {
+        arn: "arn:aws:iam::123456789012:role/secoda-glue-role".into(),
+        owner: Some("secoda-prod".into()),
+        ..Default::default()
+    };
+    o.roles.insert("secoda-glue-role".into(), theirs);
+    let s = State::new(DEP, "secoda-glue");
+    for adopt in [false, true] {
+        let err = plan_of(&d, &o, &s, adopt).unwrap_err();
+        assert!(err.to_string().contains("belongs to lakepass deployment secoda-prod"), "{err}");
+        let hint = err.hint().unwrap();
+        assert!(hint.starts_with("choose other names in this deployment's values"), "{hint}");
+        assert!(hint.contains("--adopt never takes over what lakepass deployment secoda-prod uses"), "{hint}");
+    }
+}
+
 #[test]
 fn someone_elses_role_stops_the_plan_and_adopt_takes_it_over() {
     let d = desired(json!({}));
