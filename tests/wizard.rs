@@ -409,3 +409,64 @@ async fn dbt_s_output_database_is_checked_as_soon_as_it_is_typed() {
     let _ = ending(&s);
     assert!(!w.dir.path().join("lakepass.yaml").exists());
 }
+
+/// A second Secoda deployment: the stack's default names are the first one's, so the
+/// wizard offers names suffixed with the new deployment's, at a terminal and from an
+/// answers file, and the first deployment is left as it was.
+#[tokio::test]
+async fn a_second_deployment_gets_free_names_and_leaves_the_first_alone() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    let first = w.attached_documents("secoda-glue-role").await;
+
+    // From an answers file: the alternatives are taken, and said.
+    let answers = w.dir.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        "stack: secoda-glue\nexternal_id: sec-2b7e91c4f05d\ndatabases: [finance]\nglue_buckets: [acme-lake]\nathena_output_bucket: acme-athena-results\n",
+    )
+    .unwrap();
+    let run = w.run(&["wizard", "-d", "secoda2", "--answers", answers.to_str().unwrap(), "--yes"]).ok();
+    assert!(
+        run.stderr.contains("note: the role name secoda-glue-role is taken (lakepass deployment secoda uses it); using secoda-glue-role-secoda2 for role_name"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("using secoda-glue-policy-secoda2 for policy_name"), "{}", run.stderr);
+    assert_eq!(w.role_policies("secoda-glue-role-secoda2").await, ["secoda-glue-policy-secoda2"]);
+    assert_eq!(w.attached_documents("secoda-glue-role").await, first, "the first deployment is untouched");
+    assert_eq!(w.run(&["provision", "-d", "secoda", "--plan", "--detailed-exitcode"]).code, 0);
+    assert_eq!(w.run(&["provision", "-d", "secoda2", "--plan", "--detailed-exitcode"]).code, 0);
+
+    // At a terminal: offered, and taken with Enter.
+    let mut s = spawn(&w, &["wizard", "-d", "secoda3"]);
+    answer_until_databases(&mut s);
+    send(&mut s, &format!("sec-5d2b7e91c4f0{ENTER}"));
+    answer_from_databases_to_apply_after_names(&mut s);
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 0);
+    assert_eq!(w.role_policies("secoda-glue-role-secoda3").await, ["secoda-glue-policy-secoda3"]);
+    assert_eq!(w.attached_documents("secoda-glue-role").await, first);
+}
+
+/// Picks finance, gives the buckets, takes both offered names and applies.
+fn answer_from_databases_to_apply_after_names(s: &mut PtySession) {
+    exp(s, "Glue databases Secoda may read");
+    exp(s, "sales");
+    send(s, &format!(" {ENTER}"));
+    exp(s, "S3 buckets");
+    send(s, &format!("acme-lake{ENTER}"));
+    exp(s, "Athena writes query results");
+    send(s, &format!("acme-athena-results{ENTER}"));
+    exp(
+        s,
+        "The role name secoda-glue-role is taken (lakepass deployment secoda uses it). Use secoda-glue-role-secoda3 for role_name?",
+    );
+    send(s, ENTER);
+    exp(s, "Use secoda-glue-policy-secoda3 for policy_name?");
+    send(s, ENTER);
+    exp(s, "Apply these changes now?");
+    send(s, ENTER);
+    exp(s, "role ARN       arn:aws:iam::123456789012:role/secoda-glue-role-secoda3");
+}

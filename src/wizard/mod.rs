@@ -8,6 +8,7 @@
 mod ask;
 mod flow;
 mod lookup;
+mod names;
 mod progress;
 
 pub use ask::{Answers, Asker, Terminal};
@@ -88,7 +89,8 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
 
     // 3. The questions, with the deployment's current values as defaults on a re-run.
     let current = existing.map(|d| d.values.clone()).unwrap_or_default();
-    let values = interview(asker, &stack, &flow, &aws, &caller, current).await?;
+    let mut values = interview(asker, &stack, &flow, &aws, &caller, current).await?;
+    names::free_names(asker, &stack, &mut values, &name, &project, &aws, &facts).await?;
 
     // 4. Plan from the answers (reading state, locking nothing), then write and apply on yes.
     let mut g = g.clone();
