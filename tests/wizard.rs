@@ -470,3 +470,21 @@ fn answer_from_databases_to_apply_after_names(s: &mut PtySession) {
     send(s, ENTER);
     exp(s, "role ARN       arn:aws:iam::123456789012:role/secoda-glue-role-secoda3");
 }
+
+/// A bucket pasted as its S3 location is taken as its name, with a note.
+#[tokio::test]
+async fn a_bucket_given_as_its_s3_location_is_taken_as_its_name() {
+    let w = World::new().await;
+    let answers = w.dir.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        "stack: secoda-glue\nexternal_id: sec-7f3a9c21e4b8\ndatabases: [sales]\nglue_buckets: [\"s3://acme-lake/raw/\"]\nathena_output_bucket: s3://acme-athena-results/\n",
+    )
+    .unwrap();
+    let run = w.run(&["wizard", "--answers", answers.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "saved, with changes to apply: {run:?}");
+    assert!(run.stderr.contains("note: s3://acme-lake/raw/ is in bucket acme-lake"), "{}", run.stderr);
+    let config = std::fs::read_to_string(w.dir.path().join("lakepass.yaml")).unwrap();
+    assert!(config.contains("glue_buckets: [\"acme-lake\"]"), "{config}");
+    assert!(config.contains("athena_output_bucket: \"acme-athena-results\""), "{config}");
+}

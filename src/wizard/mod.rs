@@ -345,8 +345,9 @@ async fn ask_one(
                 // Only a suggestion: a lookup that fails leaves the question open.
                 suggested = lookup::table_buckets(aws, caller, &dbs).await.unwrap_or_default();
             }
-            let check_bucket = |s: &str| crate::stack::check_bucket(s);
-            Ok(json!(asker.list(&p.name, &q.prompt, &suggested, &check_bucket, p.allow_empty)?))
+            let check_bucket = |s: &str| crate::stack::check_bucket(&bucket_named(s, false));
+            let answers = asker.list(&p.name, &q.prompt, &suggested, &check_bucket, p.allow_empty)?;
+            Ok(json!(answers.iter().map(|s| bucket_named(s, true)).collect::<Vec<_>>()))
         }
         ParamType::Object => {
             // Each field in turn, as text (choices as a select), with its default.
@@ -441,10 +442,29 @@ async fn ask_one(
                     q.from.as_deref().and_then(|f| values.get(f)).and_then(Value::as_str).unwrap_or("primary");
                 suggestion = lookup::athena_output_bucket(aws, workgroup).await;
             }
-            // Kept as the type it checks as (a boolean, a number), not as the text typed.
-            let answer = asker.text(&p.name, &q.prompt, suggestion.as_deref(), &check_one)?;
-            check_value(p, &json!(answer), &p.name)
+            // Kept as the type it checks as (a boolean, a number), not as the text typed;
+            // a bucket given as its s3:// location is taken as its name.
+            let bucket = p.kind == ParamType::Bucket;
+            let named = |s: &str, say: bool| if bucket { bucket_named(s, say) } else { s.to_string() };
+            let check = |s: &str| check_one(&named(s, false));
+            let answer = asker.text(&p.name, &q.prompt, suggestion.as_deref(), &check)?;
+            check_value(p, &json!(named(&answer, true)), &p.name)
         }
+    }
+}
+
+/// A bucket's name from an answer that may be its location (`s3://acme-lake/raw/`), with
+/// a note when `say` and it was one.
+fn bucket_named(answer: &str, say: bool) -> String {
+    let answer = answer.trim();
+    match crate::model::bucket_of(answer) {
+        Some(bucket) => {
+            if say {
+                crate::output::say(&format!("  note: {answer} is in bucket {bucket}; the bucket is what is asked for"));
+            }
+            bucket
+        }
+        None => answer.to_string(),
     }
 }
 
