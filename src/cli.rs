@@ -12,27 +12,27 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// The project config.
-    #[arg(long, global = true, value_name = "PATH", default_value = crate::config::DEFAULT_PATH)]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "PATH", default_value = crate::config::DEFAULT_PATH)]
     pub config: PathBuf,
 
     /// The deployment to act on (may be left out when the config holds only one).
-    #[arg(long, short = 'd', global = true, value_name = "NAME")]
+    #[arg(long, short = 'd', global = true, help_heading = "Global options", value_name = "NAME")]
     pub deployment: Option<String>,
 
     /// AWS profile to use instead of the credential chain's default.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "NAME")]
     pub profile: Option<String>,
 
     /// AWS region, overriding the deployment's and the AWS config's.
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "REGION")]
     pub region: Option<String>,
 
     /// Use a stack from this file instead of the shipped one the deployment names.
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "PATH")]
     pub stack_file: Option<PathBuf>,
 
     /// Log what lakepass does to stderr (-v: lakepass, -vv: also the AWS SDK).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
 
     #[command(subcommand)]
@@ -60,6 +60,12 @@ pub enum Command {
     Stacks(StacksArgs),
     /// Print the profiles-file target a deployment writes (stacks with a profile_file).
     Profile,
+    /// Print a shell completion script (bash, zsh or fish), e.g. `lakepass completions bash >
+    /// ~/.local/share/bash-completion/completions/lakepass`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -90,6 +90,12 @@ fn main() {
                 commands::stacks(&global, show)
             }
             Command::Profile => commands::profile(&global).await,
+            Command::Completions { shell } => {
+                let mut out = Vec::new();
+                clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "lakepass", &mut out);
+                lakepass::output::print(&String::from_utf8_lossy(&out));
+                Ok(0)
+            }
         };
         // However the command ended, the team's state locks it took go.
         lakepass::state::release_all().await;

@@ -11,8 +11,31 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn every_command_s_help_is_pinned() {
     insta::assert_snapshot!("lakepass", help(&[]));
-    for command in ["wizard", "provision", "teardown", "rotate-key", "status", "verify", "stacks", "profile"] {
+    for command in
+        ["wizard", "provision", "teardown", "rotate-key", "status", "verify", "stacks", "profile", "completions"]
+    {
         insta::assert_snapshot!(command, help(&[command]));
     }
     insta::assert_snapshot!("stacks_show", help(&["stacks", "show"]));
+}
+
+/// `lakepass completions SHELL` prints a script naming every subcommand; bash's parses.
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_lakepass")).args(["completions", shell]).env_clear().output().unwrap();
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for command in ["wizard", "provision", "teardown", "verify", "stacks"] {
+            assert!(script.contains(command), "{shell} completes {command}");
+        }
+        if shell == "bash" {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("lakepass.bash");
+            std::fs::write(&path, &script).unwrap();
+            let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(check.status.success(), "bash -n: {check:?}");
+        }
+    }
 }
