@@ -302,11 +302,15 @@ async fn without_credentials_the_wizard_says_how_to_get_them() {
     let mut cmd = w.command(&["wizard"]);
     cmd.env("TERM", "xterm").env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
     let mut s = spawn_command(cmd, Some(20_000)).unwrap();
-    pick(&mut s, "secoda-glue");
-    exp(&mut s, "no AWS credentials");
-    exp(&mut s, "aws sso login");
-    s.exp_eof().unwrap();
+    // Said before the first question: one line and its hint, no SDK debug text.
+    let seen = s.exp_eof().unwrap();
     assert_eq!(exit_code(&s), 1);
+    assert!(!seen.contains("Which integration?"), "{seen}");
+    let lines: Vec<&str> = seen.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{seen}");
+    assert!(lines[0].starts_with("error: no AWS credentials were found"), "{seen}");
+    assert!(lines[1].starts_with("  hint: sign in first: `aws sso login --profile NAME`"), "{seen}");
+    assert!(!seen.contains("ServiceError") && !seen.contains("{"), "{seen}");
     assert!(!w.dir.path().join("lakepass.yaml").exists());
 }
 

@@ -47,6 +47,12 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         config::check_deployment_name(name)?;
     }
 
+    // 0. Credentials, before the first question: a missing or expired sign-in is said at
+    // once, not after the answers. (Without a region yet, the region is settled below.)
+    if let Ok(probe) = Aws::connect(&g.connect).await {
+        probe.whoami().await?;
+    }
+
     // 1. The integration.
     let here = commands::project_dir(&g.config);
     let stack = pick_stack(asker, o.stack.as_deref(), &here)?;
