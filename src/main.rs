@@ -121,7 +121,11 @@ fn init_logging(verbose: u8) {
     let sdk = if verbose > 1 { LevelFilter::INFO } else { LevelFilter::WARN };
     let filter = Targets::new().with_target("lakepass", LevelFilter::DEBUG).with_default(sdk);
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .with(filter)
         .init();
 }

@@ -249,3 +249,13 @@ async fn an_endpoint_nobody_answers_is_one_line_and_a_hint() {
     assert!(!run.stderr.contains("DispatchFailure") && !run.stderr.contains("Error {"), "{}", run.stderr);
     eprintln!("gave up after {:?}", started.elapsed());
 }
+
+/// `-v` logs to a pipe or a file as plain text: no colour codes outside a terminal.
+#[tokio::test]
+async fn verbose_logs_carry_no_colour_codes_into_a_pipe() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    let run = w.run(&["-v", "provision", "--plan"]).ok();
+    assert!(run.stderr.contains("DEBUG"), "it logs: {}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+}

@@ -154,9 +154,10 @@ async fn ctrl_c_before_apply_leaves_nothing_behind() {
     exp(&mut s, "Glue databases Secoda may read");
     exp(&mut s, "sales");
     s.send_control('c').unwrap();
-    s.exp_eof().unwrap();
-    let e = ending(&s);
-    assert!(e.contains("SIGINT"), "ended by Ctrl-C: {e}");
+    let rest = s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 130, "ended by Ctrl-C");
+    // The picker hid the cursor; Ctrl-C shows it again.
+    assert!(rest.ends_with("\x1b[?25h"), "cursor shown at the end: {rest:?}");
     assert!(!w.dir.path().join("lakepass.yaml").exists());
     assert!(!w.dir.path().join(".lakepass").exists());
     assert!(!w.policy_exists("secoda-glue-policy").await && w.role("secoda-glue-role").await.is_none());
@@ -175,15 +176,15 @@ async fn a_rerun_offers_current_values_and_applies_only_the_change() {
     send(&mut s, ENTER);
     exp(&mut s, "Secoda's AWS account ID");
     send(&mut s, ENTER);
-    exp(&mut s, "(sec-7f3a9c21e4b8)");
+    exp(&mut s, "[sec-7f3a9c21e4b8]");
     send(&mut s, ENTER);
     exp(&mut s, "Glue databases Secoda may read");
     exp(&mut s, "sales");
     // marketing and sales are checked already; add finance (first).
     send(&mut s, &format!(" {ENTER}"));
-    exp(&mut s, "(acme-lake)");
+    exp(&mut s, "[acme-lake]");
     send(&mut s, ENTER);
-    exp(&mut s, "(acme-athena-results)");
+    exp(&mut s, "[acme-athena-results]");
     send(&mut s, ENTER);
     exp(&mut s, "Plan: 2 to create, 1 to update, 0 to delete.");
     exp(&mut s, "Apply these changes now?");
@@ -260,14 +261,16 @@ async fn suggestions_come_from_the_account() {
     exp(&mut s, "sales");
     send(&mut s, &format!("{DOWN} {ENTER}"));
     // The bucket of marketing's table location, and the workgroup's result bucket.
-    exp(&mut s, "(acme-lake)");
+    exp(&mut s, "[acme-lake]");
     send(&mut s, ENTER);
-    exp(&mut s, "(acme-query-results)");
+    exp(&mut s, "[acme-query-results]");
     send(&mut s, ENTER);
+    // Confirmations take Enter: "n⏎" answers this one, and its Enter does not answer the
+    // next (it once did, and saved).
     exp(&mut s, "Apply these changes now?");
-    send(&mut s, "n");
+    send(&mut s, &format!("n{ENTER}"));
     exp(&mut s, "to apply later?");
-    send(&mut s, "n");
+    send(&mut s, &format!("n{ENTER}"));
     exp(&mut s, "Nothing was written and nothing was created.");
     s.exp_eof().unwrap();
     assert_eq!(exit_code(&s), 0);
@@ -282,14 +285,14 @@ async fn provision_in_a_terminal_asks_before_changing_anything() {
     let mut s = spawn(&w, &["provision"]);
     exp(&mut s, "Plan: 7 to create");
     exp(&mut s, "Apply these changes to account 123456789012?");
-    send(&mut s, "n");
+    send(&mut s, &format!("n{ENTER}"));
     s.exp_eof().unwrap();
     assert_eq!(exit_code(&s), 1);
     assert!(w.role("secoda-glue-role").await.is_none() && !w.policy_exists("secoda-glue-policy").await);
 
     let mut s = spawn(&w, &["provision"]);
     exp(&mut s, "Apply these changes to account 123456789012?");
-    send(&mut s, "y");
+    send(&mut s, &format!("y{ENTER}"));
     exp(&mut s, "role ARN");
     s.exp_eof().unwrap();
     assert_eq!(exit_code(&s), 0);
@@ -323,7 +326,7 @@ async fn ctrl_c_at_the_apply_question_leaves_nothing_behind() {
     answer_from_databases_to_apply(&mut s, &format!("{DOWN}{DOWN} {ENTER}"));
     s.send_control('c').unwrap();
     s.exp_eof().unwrap();
-    assert!(ending(&s).contains("SIGINT"));
+    assert_eq!(exit_code(&s), 130, "ended by Ctrl-C");
     assert!(!w.dir.path().join("lakepass.yaml").exists());
     assert!(!w.dir.path().join(".lakepass").exists(), "planning took no lock");
     assert!(!w.policy_exists("secoda-glue-policy").await);
@@ -401,13 +404,13 @@ async fn dbt_s_output_database_is_checked_as_soon_as_it_is_typed() {
     // question is asked again with the ones there are.
     send(&mut s, &format!("dbt_dmeo{ENTER}"));
     exp(&mut s, "There is no Glue database dbt_dmeo here. Create it?");
-    send(&mut s, "n");
+    send(&mut s, &format!("n{ENTER}"));
     exp(&mut s, "Name one of: finance, marketing, sales");
     exp(&mut s, "The Glue database dbt writes");
     // Accepted, the wizard goes on to the next question (creating it is part of the plan).
     send(&mut s, &format!("dbt_new{ENTER}"));
     exp(&mut s, "There is no Glue database dbt_new here. Create it?");
-    send(&mut s, "y");
+    send(&mut s, &format!("y{ENTER}"));
     exp(&mut s, "Glue databases dbt reads");
     send(&mut s, "\x03");
     let _ = ending(&s);
@@ -491,4 +494,21 @@ async fn a_bucket_given_as_its_s3_location_is_taken_as_its_name() {
     let config = std::fs::read_to_string(w.dir.path().join("lakepass.yaml")).unwrap();
     assert!(config.contains("glue_buckets: [\"acme-lake\"]"), "{config}");
     assert!(config.contains("athena_output_bucket: \"acme-athena-results\""), "{config}");
+}
+
+/// Without colour the picker still shows where the cursor is.
+#[tokio::test]
+async fn without_colour_the_picker_marks_the_cursor() {
+    let w = World::new().await;
+    let mut cmd = w.command(&["wizard"]);
+    cmd.env("TERM", "xterm").env("NO_COLOR", "1");
+    let mut s = spawn_command(cmd, Some(20_000)).unwrap();
+    answer_until_databases(&mut s);
+    send(&mut s, &format!("sec-7f3a9c21e4b8{ENTER}"));
+    exp(&mut s, "Glue databases Secoda may read");
+    exp(&mut s, "> [ ] finance");
+    send(&mut s, DOWN);
+    exp(&mut s, "> [ ] marketing");
+    s.send_control('c').unwrap();
+    s.exp_eof().unwrap();
 }

@@ -254,6 +254,7 @@ pub(crate) fn confirm(what: &str, yes: bool) -> Result<(), Error> {
     let ok = dialoguer::Confirm::new()
         .with_prompt(format!("{what}?"))
         .default(false)
+        .wait_for_newline(true)
         .interact()
         .map_err(|e| Error::Other(format!("could not read the answer: {e}")))?;
     if ok { Ok(()) } else { Err(Error::Declined) }

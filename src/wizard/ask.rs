@@ -2,7 +2,7 @@
 //! without one. Both go through the same questions and the same checks.
 
 use crate::error::Error;
-use dialoguer::theme::ColorfulTheme;
+use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
 use dialoguer::{Confirm, Input, MultiSelect, Select};
 use serde_json::Value;
 
@@ -62,12 +62,25 @@ fn io(e: dialoguer::Error) -> Error {
 
 /// A person at a terminal.
 pub struct Terminal {
-    theme: ColorfulTheme,
+    /// Colourful where colour shows; otherwise plain, whose lists mark the cursor with `>`
+    /// (the colourful one marks it by colour alone).
+    theme: Box<dyn Theme>,
 }
 
 impl Terminal {
     pub fn new() -> Terminal {
-        Terminal { theme: ColorfulTheme::default() }
+        // Ctrl-C ends the run at once (nothing is written before the last question), but
+        // must not leave the cursor a prompt hid: show it, then end as interrupted.
+        let _ = ctrlc::set_handler(|| {
+            let _ = dialoguer::console::Term::stderr().show_cursor();
+            std::process::exit(130);
+        });
+        let theme: Box<dyn Theme> = if dialoguer::console::colors_enabled_stderr() {
+            Box::new(ColorfulTheme::default())
+        } else {
+            Box::new(SimpleTheme)
+        };
+        Terminal { theme }
     }
 }
 
@@ -80,7 +93,7 @@ impl Default for Terminal {
 impl Asker for Terminal {
     fn select(&mut self, _: &str, prompt: &str, options: &[(String, String)], default: usize) -> Result<String, Error> {
         let labels: Vec<&str> = options.iter().map(|(_, l)| l.as_str()).collect();
-        let i = Select::with_theme(&self.theme)
+        let i = Select::with_theme(self.theme.as_ref())
             .with_prompt(prompt)
             .items(&labels)
             .default(default)
@@ -101,7 +114,7 @@ impl Asker for Terminal {
         // A long list was narrowed before it got here (all of it, or a pattern).
         let items: Vec<&str> = options.iter().map(String::as_str).collect();
         loop {
-            let picked = MultiSelect::with_theme(&self.theme)
+            let picked = MultiSelect::with_theme(self.theme.as_ref())
                 .with_prompt(prompt)
                 .items(&items)
                 .defaults(checked)
@@ -117,8 +130,9 @@ impl Asker for Terminal {
     }
 
     fn text(&mut self, _: &str, prompt: &str, default: Option<&str>, check: Check) -> Result<String, Error> {
-        let mut input =
-            Input::<String>::with_theme(&self.theme).with_prompt(prompt).validate_with(|s: &String| check(s.trim()));
+        let mut input = Input::<String>::with_theme(self.theme.as_ref())
+            .with_prompt(prompt)
+            .validate_with(|s: &String| check(s.trim()));
         if let Some(d) = default {
             input = input.default(d.to_string());
         }
@@ -133,7 +147,7 @@ impl Asker for Terminal {
         check: Check,
         allow_empty: bool,
     ) -> Result<Vec<String>, Error> {
-        let mut input = Input::<String>::with_theme(&self.theme)
+        let mut input = Input::<String>::with_theme(self.theme.as_ref())
             .with_prompt(prompt)
             .allow_empty(allow_empty)
             .validate_with(|s: &String| {
@@ -150,9 +164,10 @@ impl Asker for Terminal {
     }
 
     fn confirm(&mut self, prompt: &str, default: bool) -> Result<bool, Error> {
-        Confirm::with_theme(&self.theme)
+        Confirm::with_theme(self.theme.as_ref())
             .with_prompt(prompt)
             .default(default)
+            .wait_for_newline(true)
             .interact_opt()
             .map_err(io)?
             .ok_or_else(cancelled)
