@@ -17,6 +17,17 @@ use std::time::{Duration, Instant};
 pub const ACCOUNT: &str = "123456789012";
 pub const CALLER: &str = "arn:aws:iam::123456789012:user/moto";
 
+/// The virtualenv's Python, where scripts/test installed the emulator.
+pub fn venv_python() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = match std::env::var("LAKEPASS_MOTO_PYTHON") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => root.join(".venv/bin/python"),
+    };
+    assert!(python.exists(), "{} is missing: run scripts/test, which installs the emulator", python.display());
+    python
+}
+
 /// A moto server of our own, killed on drop.
 pub struct Emulator {
     child: Child,
@@ -28,12 +39,7 @@ pub struct Emulator {
 /// thread-safe), run by the virtualenv's Python.
 fn moto_command() -> Command {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = match std::env::var("LAKEPASS_MOTO_PYTHON") {
-        Ok(p) => PathBuf::from(p),
-        Err(_) => root.join(".venv/bin/python"),
-    };
-    assert!(python.exists(), "{} is missing: run scripts/test, which installs the emulator", python.display());
-    let mut cmd = Command::new(python);
+    let mut cmd = Command::new(venv_python());
     cmd.arg(root.join("scripts/moto_serial.py"));
     cmd
 }
