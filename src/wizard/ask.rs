@@ -57,7 +57,19 @@ fn cancelled() -> Error {
 }
 
 fn io(e: dialoguer::Error) -> Error {
+    // Ctrl-C interrupts the read; the handler (see `Terminal::new`) ends the run, and this
+    // ends it the same way should the read return first.
+    let dialoguer::Error::IO(inner) = &e;
+    if inner.kind() == std::io::ErrorKind::Interrupted {
+        interrupted();
+    }
     Error::Other(format!("could not read the answer: {e}"))
+}
+
+/// Ctrl-C: the cursor a prompt hid is shown again, and the run ends as interrupted.
+fn interrupted() -> ! {
+    let _ = dialoguer::console::Term::stderr().show_cursor();
+    std::process::exit(130);
 }
 
 /// A person at a terminal.
@@ -71,10 +83,7 @@ impl Terminal {
     pub fn new() -> Terminal {
         // Ctrl-C ends the run at once (nothing is written before the last question), but
         // must not leave the cursor a prompt hid: show it, then end as interrupted.
-        let _ = ctrlc::set_handler(|| {
-            let _ = dialoguer::console::Term::stderr().show_cursor();
-            std::process::exit(130);
-        });
+        let _ = ctrlc::set_handler(|| interrupted());
         let theme: Box<dyn Theme> = if dialoguer::console::colors_enabled_stderr() {
             Box::new(ColorfulTheme::default())
         } else {
