@@ -42,23 +42,45 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Set up an integration step by step: asks, checks, plans, applies, hands over.
+    #[command(
+        after_help = "Examples:\n  lakepass wizard                               ask, plan, and apply on yes\n  lakepass wizard --stack dbt-glue              set up one integration\n  lakepass wizard -d secoda2                    a second deployment of a stack\n  lakepass wizard --answers answers.yaml        no questions: check, save, show the plan\n  lakepass wizard --answers answers.yaml --yes  ... and apply it"
+    )]
     Wizard(WizardArgs),
     /// Plan (--plan) or apply a deployment: create or update what it needs.
+    #[command(
+        after_help = "Examples:\n  lakepass provision --plan                     what would change; changes nothing\n  lakepass provision --plan --json              the same, for a machine\n  lakepass provision                            apply (asks first)\n  lakepass provision -d dbt --yes               one deployment, without asking\n  lakepass provision --secret-file key.txt      a new key's secret to a 0600 file only"
+    )]
     Provision(ProvisionArgs),
     /// Remove exactly what lakepass created for a deployment, then its state.
+    #[command(
+        after_help = "Examples:\n  lakepass teardown --plan                      what would be removed\n  lakepass teardown                             remove it (asks first)\n  lakepass teardown --adopt                     also what a lost state no longer records"
+    )]
     Teardown(TeardownArgs),
     /// Give a user deployment a new access key while the old one keeps working; delete
     /// the old one once the vendor has switched (--finish).
+    #[command(
+        after_help = "Examples:\n  lakepass rotate-key                           a new key beside the live one\n  lakepass rotate-key --finish                  delete the previous key once the vendor uses the new one"
+    )]
     RotateKey(RotateKeyArgs),
     /// Show, per deployment, what exists, what drifted and what is missing.
+    #[command(
+        after_help = "Examples:\n  lakepass status                               every deployment\n  lakepass status --detailed-exitcode           exit 2 when anything is not in order (for cron or CI)"
+    )]
     Status(StatusArgs),
     /// Prove the vendor can make every call it needs and none it must not (IAM, Lake
     /// Formation, S3, KMS, Athena); exit 3 when a check fails.
+    #[command(
+        after_help = "Examples:\n  lakepass verify                               every deployment\n  lakepass verify -d secoda --json              one, for a machine"
+    )]
     Verify(VerifyArgs),
     /// List the stacks a project can use (its own in stacks/ beside the config, and the
     /// shipped ones), or show one.
+    #[command(
+        after_help = "Examples:\n  lakepass stacks                               list them\n  lakepass stacks show secoda-glue              what it asks, builds and does not grant"
+    )]
     Stacks(StacksArgs),
     /// Print the profiles-file target a deployment writes (stacks with a profile_file).
+    #[command(after_help = "Examples:\n  lakepass profile -d dbt                       print the profiles.yml target")]
     Profile,
     /// Print a shell completion script (bash, zsh or fish), e.g. `lakepass completions bash >
     /// ~/.local/share/bash-completion/completions/lakepass`.

@@ -39,3 +39,23 @@ fn completions_are_printed_for_each_shell() {
         }
     }
 }
+
+/// Every example a help page shows is a command lakepass accepts.
+#[test]
+fn every_example_in_the_help_parses() {
+    use clap::Parser;
+    let mut seen = 0;
+    for command in ["wizard", "provision", "teardown", "rotate-key", "status", "verify", "stacks", "profile"] {
+        let text = help(&[command]);
+        let examples = text.split("Examples:\n").nth(1).unwrap_or_else(|| panic!("{command} shows no example"));
+        for line in examples.lines().filter(|l| l.starts_with("  lakepass ")) {
+            let example = line.trim().split("  ").next().unwrap();
+            let args: Vec<&str> = example.split_whitespace().collect();
+            if let Err(e) = lakepass::cli::Cli::try_parse_from(&args) {
+                panic!("{example}: {e}");
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 20, "{seen} examples");
+}
