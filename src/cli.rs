@@ -43,12 +43,12 @@ pub struct Cli {
 pub enum Command {
     /// Set up an integration step by step: asks, checks, plans, applies, hands over.
     #[command(
-        after_help = "Examples:\n  lakepass wizard                               ask, plan, and apply on yes\n  lakepass wizard --stack dbt-glue              set up one integration\n  lakepass wizard -d secoda2                    a second deployment of a stack\n  lakepass wizard --answers answers.yaml        no questions: check, save, show the plan\n  lakepass wizard --answers answers.yaml --yes  ... and apply it"
+        after_help = "Examples:\n  lakepass wizard                               ask, plan, and apply on yes\n  lakepass wizard --stack STACK                 set up one integration (lakepass stacks lists them)\n  lakepass wizard -d NAME                       a deployment of another name (a second one of a stack)\n  lakepass wizard --answers answers.yaml        no questions: check, save, show the plan\n  lakepass wizard --answers answers.yaml --yes  ... and apply it"
     )]
     Wizard(WizardArgs),
     /// Plan (--plan) or apply a deployment: create or update what it needs.
     #[command(
-        after_help = "Examples:\n  lakepass provision --plan                     what would change; changes nothing\n  lakepass provision --plan --json              the same, for a machine\n  lakepass provision                            apply (asks first)\n  lakepass provision -d dbt --yes               one deployment, without asking\n  lakepass provision --secret-file key.txt      a new key's secret to a 0600 file only"
+        after_help = "Examples:\n  lakepass provision --plan                     what would change; changes nothing\n  lakepass provision --plan --json              the same, for a machine\n  lakepass provision                            apply (asks first)\n  lakepass provision -d NAME --yes              one deployment, without asking\n  lakepass provision --secret-file key.txt      a new key's secret to a 0600 file only"
     )]
     Provision(ProvisionArgs),
     /// Remove exactly what lakepass created for a deployment, then its state.
@@ -70,17 +70,19 @@ pub enum Command {
     /// Prove the vendor can make every call it needs and none it must not (IAM, Lake
     /// Formation, S3, KMS, Athena); exit 3 when a check fails.
     #[command(
-        after_help = "Examples:\n  lakepass verify                               every deployment\n  lakepass verify -d secoda --json              one, for a machine"
+        after_help = "Examples:\n  lakepass verify                               every deployment\n  lakepass verify -d NAME --json                one, for a machine"
     )]
     Verify(VerifyArgs),
     /// List the stacks a project can use (its own in stacks/ beside the config, and the
     /// shipped ones), or show one.
     #[command(
-        after_help = "Examples:\n  lakepass stacks                               list them\n  lakepass stacks show secoda-glue              what it asks, builds and does not grant"
+        after_help = "Examples:\n  lakepass stacks                               list them\n  lakepass stacks show STACK                    what it asks, builds and does not grant"
     )]
     Stacks(StacksArgs),
     /// Print the profiles-file target a deployment writes (stacks with a profile_file).
-    #[command(after_help = "Examples:\n  lakepass profile -d dbt                       print the profiles.yml target")]
+    #[command(
+        after_help = "Examples:\n  lakepass profile -d NAME                      print the deployment's profiles-file target"
+    )]
     Profile,
     /// Print a shell completion script (bash, zsh or fish), e.g. `lakepass completions bash >
     /// ~/.local/share/bash-completion/completions/lakepass`.
