@@ -488,8 +488,12 @@ async fn a_bucket_given_as_its_s3_location_is_taken_as_its_name() {
         "stack: secoda-glue\nexternal_id: sec-7f3a9c21e4b8\ndatabases: [sales]\nglue_buckets: [\"s3://acme-lake/raw/\"]\nathena_output_bucket: s3://acme-athena-results/\n",
     )
     .unwrap();
+    w.proxy.clear();
     let run = w.run(&["wizard", "--answers", answers.to_str().unwrap()]);
     assert_eq!(run.code, 2, "saved, with changes to apply: {run:?}");
+    // The identity checked before the first question serves the wizard; the plan asks again.
+    let asked = w.proxy.actions().iter().filter(|a| a.ends_with("GetCallerIdentity")).count();
+    assert_eq!(asked, 2, "once before the questions, once by the plan: {:?}", w.proxy.actions());
     assert!(run.stderr.contains("note: s3://acme-lake/raw/ is in bucket acme-lake"), "{}", run.stderr);
     let config = std::fs::read_to_string(w.dir.path().join("lakepass.yaml")).unwrap();
     assert!(config.contains("glue_buckets: [\"acme-lake\"]"), "{config}");

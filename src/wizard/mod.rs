@@ -49,8 +49,10 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
 
     // 0. Credentials, before the first question: a missing or expired sign-in is said at
     // once, not after the answers. (Without a region yet, the region is settled below.)
+    let mut probed = None;
     if let Ok(probe) = Aws::connect(&g.connect).await {
-        probe.whoami().await?;
+        let who = probe.whoami().await?;
+        probed = Some((probe, who));
     }
 
     // 1. The integration.
@@ -80,8 +82,15 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
     if connect.region.is_none() {
         connect.region = existing.and_then(|d| d.region.clone());
     }
-    let aws = Aws::connect(&connect).await?;
-    let (facts, caller) = aws.whoami().await?;
+    // The probe's clients and identity serve unless the deployment's region differs.
+    let (aws, (facts, caller)) = match probed {
+        Some((probe, who)) if connect.region.as_ref().is_none_or(|r| *r == probe.region) => (probe, who),
+        _ => {
+            let aws = Aws::connect(&connect).await?;
+            let who = aws.whoami().await?;
+            (aws, who)
+        }
+    };
     if let Some(d) = existing {
         commands::check_account(&name, d, &facts, &caller)?;
     }
