@@ -116,7 +116,8 @@ async fn verify_one(g: &Global, name: &str, full: bool) -> Result<Report, Error>
         });
     };
     let arn = principal.arn(&p.facts);
-    let policies = verify::documents(&p.aws, &principal, seen).await.map_err(|e| e.for_caller(&p.caller))?;
+    let policies =
+        verify::documents(&p.aws, &principal, seen, &p.observed.policies).await.map_err(|e| e.for_caller(&p.caller))?;
     // The databases this principal is granted on are the chosen ones.
     let chosen: BTreeSet<String> = p
         .desired

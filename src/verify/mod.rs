@@ -13,11 +13,13 @@ pub mod services;
 
 use crate::aws::{Aws, classify};
 use crate::error::Error;
-use crate::model::PrincipalObs;
 use crate::model::{LfTarget, Principal};
+use crate::model::{PolicyObs, PrincipalObs};
+use crate::observe::CONCURRENCY;
 use crate::observe::Catalog;
 use crate::render::Call;
 use evaluate::{Decision, Request};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -51,49 +53,76 @@ pub struct Attached {
     pub document: Value,
 }
 
-/// Reads the documents of every policy on the principal (managed, default version; and
-/// inline).
-pub async fn documents(aws: &Aws, principal: &Principal, seen: &PrincipalObs) -> Result<Vec<Attached>, Error> {
+/// The documents of every policy on the principal (managed, at its default version; and
+/// inline). A managed policy the observation already read (lakepass's own, at their default
+/// version) is not read again; the others are read concurrently.
+pub async fn documents(
+    aws: &Aws,
+    principal: &Principal,
+    seen: &PrincipalObs,
+    observed: &BTreeMap<String, PolicyObs>,
+) -> Result<Vec<Attached>, Error> {
+    let known: BTreeMap<&str, &Value> = observed.values().map(|p| (p.arn.as_str(), &p.document)).collect();
+    let known = &known;
+    let managed = seen.attached.iter().map(|arn| async move {
+        let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
+        let document = match known.get(arn.as_str()) {
+            Some(document) => (*document).clone(),
+            None => managed_document(aws, arn).await?,
+        };
+        Ok::<_, Error>(Attached { name, arn: Some(arn.clone()), document })
+    });
+    let inline = seen.inline.iter().map(|name| async move {
+        let document = inline_document(aws, principal, name).await?;
+        Ok::<_, Error>(Attached { name: name.clone(), arn: None, document })
+    });
+    let (mut out, inline): (Vec<Attached>, Vec<Attached>) = tokio::try_join!(
+        stream::iter(managed).buffered(CONCURRENCY).try_collect(),
+        stream::iter(inline).buffered(CONCURRENCY).try_collect(),
+    )?;
+    out.extend(inline);
+    Ok(out)
+}
+
+/// A managed policy's document at its default version.
+async fn managed_document(aws: &Aws, arn: &str) -> Result<Value, Error> {
+    let p = aws.iam.get_policy().policy_arn(arn).send().await.map_err(|e| classify("iam:GetPolicy", "", e))?;
+    let version = p.policy().and_then(|p| p.default_version_id()).unwrap_or("v1").to_string();
+    let v = aws
+        .iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(&version)
+        .send()
+        .await
+        .map_err(|e| classify("iam:GetPolicyVersion", "", e))?;
+    Ok(decode(v.policy_version().and_then(|v| v.document()).unwrap_or("{}")))
+}
+
+/// An inline policy's document.
+async fn inline_document(aws: &Aws, principal: &Principal, name: &str) -> Result<Value, Error> {
     let iam = &aws.iam;
-    let mut out = Vec::new();
-    for arn in &seen.attached {
-        let p = iam.get_policy().policy_arn(arn).send().await.map_err(|e| classify("iam:GetPolicy", "", e))?;
-        let version = p.policy().and_then(|p| p.default_version_id()).unwrap_or("v1").to_string();
-        let v = iam
-            .get_policy_version()
-            .policy_arn(arn)
-            .version_id(&version)
+    let text = match principal {
+        Principal::Role(r) => iam
+            .get_role_policy()
+            .role_name(r)
+            .policy_name(name)
             .send()
             .await
-            .map_err(|e| classify("iam:GetPolicyVersion", "", e))?;
-        let text = v.policy_version().and_then(|v| v.document()).unwrap_or("{}");
-        let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
-        out.push(Attached { name, arn: Some(arn.clone()), document: decode(text) });
-    }
-    for name in &seen.inline {
-        let text = match principal {
-            Principal::Role(r) => iam
-                .get_role_policy()
-                .role_name(r)
-                .policy_name(name)
-                .send()
-                .await
-                .map_err(|e| classify("iam:GetRolePolicy", "", e))?
-                .policy_document()
-                .to_string(),
-            Principal::User(u) => iam
-                .get_user_policy()
-                .user_name(u)
-                .policy_name(name)
-                .send()
-                .await
-                .map_err(|e| classify("iam:GetUserPolicy", "", e))?
-                .policy_document()
-                .to_string(),
-        };
-        out.push(Attached { name: name.clone(), arn: None, document: decode(&text) });
-    }
-    Ok(out)
+            .map_err(|e| classify("iam:GetRolePolicy", "", e))?
+            .policy_document()
+            .to_string(),
+        Principal::User(u) => iam
+            .get_user_policy()
+            .user_name(u)
+            .policy_name(name)
+            .send()
+            .await
+            .map_err(|e| classify("iam:GetUserPolicy", "", e))?
+            .policy_document()
+            .to_string(),
+    };
+    Ok(decode(&text))
 }
 
 /// A policy document as IAM returns it: URL-encoded JSON (raw from some endpoints).
