@@ -79,6 +79,12 @@ pub enum Command {
         after_help = "Examples:\n  lakepass stacks                               list them\n  lakepass stacks show STACK                    what it asks, builds and does not grant"
     )]
     Stacks(StacksArgs),
+    /// Write a deployment as a CloudFormation template of exactly what `provision` would
+    /// build (policies, role, attachments, Lake Formation grants); changes nothing.
+    #[command(
+        after_help = "Examples:\n  lakepass export -d NAME                       print the template\n  lakepass export -d NAME --output stack.json   write it to a file"
+    )]
+    Export(ExportArgs),
     /// Print the profiles-file target a deployment writes (stacks with a profile_file).
     #[command(
         after_help = "Examples:\n  lakepass profile -d NAME                      print the deployment's profiles-file target"
@@ -90,6 +96,23 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The template's format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Cloudformation)]
+    pub format: ExportFormat,
+
+    /// Write the template to this file (replaced if it exists) rather than to stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A CloudFormation template (JSON).
+    Cloudformation,
 }
 
 #[derive(Debug, Args)]

@@ -15,11 +15,13 @@
 //!
 //! [`aws`] builds the SDK clients and turns SDK errors into [`error::Error`]s that name the
 //! fix; [`commands`] strings the stages together for each subcommand; [`wizard`] runs the
-//! interview flows (`wizard/*.yaml`) in front of them; [`cli`] is clap.
+//! interview flows (`wizard/*.yaml`) in front of them; [`cfn`] writes the desired resources
+//! as a CloudFormation template (`lakepass export`); [`cli`] is clap.
 
 pub mod apply;
 pub mod arn;
 pub mod aws;
+pub mod cfn;
 pub mod cli;
 pub mod commands;
 pub mod config;

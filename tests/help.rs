@@ -11,9 +11,18 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn every_command_s_help_is_pinned() {
     insta::assert_snapshot!("lakepass", help(&[]));
-    for command in
-        ["wizard", "provision", "teardown", "rotate-key", "status", "verify", "stacks", "profile", "completions"]
-    {
+    for command in [
+        "wizard",
+        "provision",
+        "teardown",
+        "rotate-key",
+        "status",
+        "verify",
+        "stacks",
+        "export",
+        "profile",
+        "completions",
+    ] {
         insta::assert_snapshot!(command, help(&[command]));
     }
     insta::assert_snapshot!("stacks_show", help(&["stacks", "show"]));

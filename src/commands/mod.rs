@@ -3,6 +3,7 @@
 //! Results go to stdout; progress, prompts and warnings to stderr. Input is checked before
 //! any AWS call, and nothing is changed before the plan has been shown and confirmed.
 
+mod export;
 mod look;
 mod provision;
 mod rotate;
@@ -12,6 +13,7 @@ mod status;
 mod teardown;
 mod verify;
 
+pub use export::{ExportOpts, export};
 pub use provision::{ApplyOpts, Handoff, Prepared, execute, prepare, provision};
 
 /// `lakepass profile`: the deployment's profiles-file target, on stdout.

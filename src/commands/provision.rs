@@ -342,16 +342,7 @@ impl Handoff {
                 _ => {}
             }
         }
-        // The stack's own rows (the external ID the vendor's form asks for, say); one whose
-        // template fails is left out rather than shown wrong.
-        let vars = crate::stack::template::with_facts(values, facts, &loaded.name);
-        for row in &loaded.stack.handoff {
-            let shown =
-                row.when.as_deref().is_none_or(|w| crate::stack::template::eval_condition(w, &vars) == Ok(true));
-            if let (true, Ok(value)) = (shown, crate::stack::template::render_text(&row.value, &vars)) {
-                rows.push((row.label.clone(), value));
-            }
-        }
+        rows.extend(Handoff::stack_rows(loaded, facts, values));
         rows.push(("region".into(), facts.region.clone()));
         match applied.access_key {
             Some((_, went)) => rows.push(("secret key".into(), went)),
@@ -365,6 +356,21 @@ impl Handoff {
             }
         }
         Handoff { stack: loaded.stack.name.clone(), deployment: loaded.name.clone(), rows }
+    }
+
+    /// The stack's own rows (the external ID the vendor's form asks for, say); one whose
+    /// template fails is left out rather than shown wrong.
+    pub(super) fn stack_rows(loaded: &Loaded, facts: &Facts, values: &Values) -> Vec<(String, String)> {
+        let vars = crate::stack::template::with_facts(values, facts, &loaded.name);
+        let mut rows = Vec::new();
+        for row in &loaded.stack.handoff {
+            let shown =
+                row.when.as_deref().is_none_or(|w| crate::stack::template::eval_condition(w, &vars) == Ok(true));
+            if let (true, Ok(value)) = (shown, crate::stack::template::render_text(&row.value, &vars)) {
+                rows.push((row.label.clone(), value));
+            }
+        }
+        rows
     }
 
     /// Plain lines, for `provision`.
