@@ -12,7 +12,8 @@ use std::path::Path;
 use support::*;
 
 /// The documents that show commands, each walked through by a test below.
-const WALKED: &[&str] = &["README.md", "docs/secoda-glue.md", "docs/dbt-glue.md", "docs/wizard.md", "docs/stacks.md"];
+const WALKED: &[&str] =
+    &["README.md", "docs/secoda-glue.md", "docs/dbt-glue.md", "docs/wizard.md", "docs/stacks.md", "docs/cloudformation.md"];
 
 /// Programs whose lines in a fenced block count as commands.
 const PROGRAMS: &[&str] = &["lakepass", "scripts/", "cargo ", "aws ", "dbt ", "AWS_PROFILE=", "python"];
@@ -251,6 +252,17 @@ async fn writing_your_own_stack_runs_as_written() {
     doc.write(&w, "Or write the deployment in `lakepass.yaml` yourself", "lakepass.yaml");
     doc.run(&w, "Or write the deployment in `lakepass.yaml` yourself");
     assert!(w.role("quill-glue-role").await.is_some());
+    doc.done();
+}
+
+#[tokio::test]
+async fn the_cloudformation_guide_runs_as_written() {
+    let doc = Doc::read("docs/cloudformation.md");
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    doc.run(&w, "## Export");
+    let template = std::fs::read_to_string(w.dir.path().join("secoda.json")).unwrap();
+    assert!(template.contains("AWS::LakeFormation::PrincipalPermissions"));
     doc.done();
 }
 
