@@ -12,8 +12,14 @@ use std::path::Path;
 use support::*;
 
 /// The documents that show commands, each walked through by a test below.
-const WALKED: &[&str] =
-    &["README.md", "docs/secoda-glue.md", "docs/dbt-glue.md", "docs/wizard.md", "docs/stacks.md", "docs/cloudformation.md"];
+const WALKED: &[&str] = &[
+    "README.md",
+    "docs/secoda-glue.md",
+    "docs/dbt-glue.md",
+    "docs/wizard.md",
+    "docs/stacks.md",
+    "docs/cloudformation.md",
+];
 
 /// Programs whose lines in a fenced block count as commands.
 const PROGRAMS: &[&str] = &["lakepass", "scripts/", "cargo ", "aws ", "dbt ", "AWS_PROFILE=", "python"];
