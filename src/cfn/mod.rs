@@ -210,7 +210,17 @@ struct LogicalIds {
 
 impl LogicalIds {
     fn new(desired: &[Resource]) -> LogicalIds {
-        let by_address = desired.iter().map(|r| (r.address(), Self::make(r))).collect();
+        let mut by_address = BTreeMap::new();
+        let mut taken = std::collections::BTreeSet::new();
+        for r in desired {
+            let mut id = Self::make(r);
+            // Two names with the same letters and digits (`a-b`, `a_b`) get apart by hash.
+            if !taken.insert(id.clone()) {
+                id.push_str(&short_hash(&r.address()));
+                taken.insert(id.clone());
+            }
+            by_address.insert(r.address(), id);
+        }
         LogicalIds { by_address }
     }
 

@@ -110,6 +110,9 @@ fn attachments_are_the_policy_s_roles_and_users_and_grants_name_the_role_s_arn()
 fn names_that_differ_only_in_punctuation_get_their_own_logical_ids() {
     let t = make(&[role(), grant("a_b"), grant("ab")]).unwrap();
     assert_eq!(t["Resources"].as_object().unwrap().len(), 3);
+    let policy = |name: &str| Resource::Policy { name: name.into(), description: "d".into(), document: json!({}) };
+    let t = make(&[policy("read-only"), policy("read_only")]).unwrap();
+    assert_eq!(t["Resources"].as_object().unwrap().len(), 2);
 }
 
 #[test]
