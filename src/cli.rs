@@ -80,9 +80,10 @@ pub enum Command {
     )]
     Stacks(StacksArgs),
     /// Write a deployment as a CloudFormation template of exactly what `provision` would
-    /// build (policies, role, attachments, Lake Formation grants); changes nothing.
+    /// build (policies, role, attachments, Lake Formation grants); changes nothing in IAM or
+    /// Lake Formation.
     #[command(
-        after_help = "Examples:\n  lakepass export -d NAME                       print the template\n  lakepass export -d NAME --output stack.json   write it to a file"
+        after_help = "Examples:\n  lakepass export -d NAME                       print the template\n  lakepass export -d NAME --output stack.json   write it to a file\n  lakepass export -d NAME --upload s3://acme-platform/cfn/\n                                                put it in S3, print the console's launch link"
     )]
     Export(ExportArgs),
     /// Print the profiles-file target a deployment writes (stacks with a profile_file).
@@ -107,6 +108,12 @@ pub struct ExportArgs {
     /// Write the template to this file (replaced if it exists) rather than to stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Put the template in S3 and print the console's quick-create ("Launch Stack") link
+    /// with the parameters filled in. A key ending in / gets lakepass-NAME.json. An object
+    /// there is replaced only if this deployment's export put it.
+    #[arg(long, value_name = "s3://BUCKET/KEY")]
+    pub upload: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -89,7 +89,9 @@ fn main() {
                 let show = a.command.as_ref().map(|lakepass::cli::StacksCommand::Show { name }| name.as_str());
                 commands::stacks(&global, show)
             }
-            Command::Export(a) => commands::export(&global, &commands::ExportOpts { output: a.output }).await,
+            Command::Export(a) => {
+                commands::export(&global, &commands::ExportOpts { output: a.output, upload: a.upload }).await
+            }
             Command::Profile => commands::profile(&global).await,
             Command::Completions { shell } => {
                 let mut out = Vec::new();

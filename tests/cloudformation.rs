@@ -192,3 +192,59 @@ async fn the_secoda_template_is_pinned() {
     let run = w.run(&["export"]).ok();
     insta::assert_snapshot!("secoda_role_template", run.stdout);
 }
+
+/// `--upload` puts the template in S3 (in the bucket's own region), prints the console
+/// link that launches it with the external ID filled in, replaces only its own template,
+/// and refuses a key holding anything else.
+#[tokio::test]
+async fn an_uploaded_template_is_the_export_and_the_link_launches_it() {
+    let w = World::new().await;
+    w.secoda(ROLE_VALUES);
+    let s3 = clients_s3(&w.emu.url).await;
+    let eu = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+        .build();
+    s3.create_bucket().bucket("acme-platform").create_bucket_configuration(eu).send().await.unwrap();
+    let object = |key: &'static str| {
+        let s3 = s3.clone();
+        async move {
+            let out = s3.get_object().bucket("acme-platform").key(key).send().await.ok()?;
+            Some(String::from_utf8(out.body.collect().await.unwrap().to_vec()).unwrap())
+        }
+    };
+    let printed = w.run(&["export"]).ok().stdout;
+    let before = w.snapshot().await;
+
+    let run = w.run(&["export", "--upload", "s3://acme-platform/cfn/"]).ok();
+    assert_eq!(object("cfn/lakepass-secoda.json").await.as_deref(), Some(printed.as_str()), "the template as printed");
+    assert_eq!(
+        run.stdout.trim(),
+        "https://console.aws.amazon.com/cloudformation/home?region=us-east-1#/stacks/create/review\
+         ?templateURL=https%3A%2F%2Facme-platform.s3.eu-west-1.amazonaws.com%2Fcfn%2Flakepass-secoda.json\
+         &stackName=lakepass-secoda&param_ExternalId=sec-7f3a9c21e4b8"
+    );
+    insta::assert_snapshot!("upload_stderr", run.stderr);
+
+    // Run again with another external ID: its own template is replaced.
+    w.secoda(&ROLE_VALUES.replace("sec-7f3a9c21e4b8", "sec-000000000001"));
+    let run = w.run(&["export", "--upload", "s3://acme-platform/cfn/lakepass-secoda.json"]).ok();
+    assert!(run.stdout.contains("param_ExternalId=sec-000000000001"), "{run:?}");
+    assert!(object("cfn/lakepass-secoda.json").await.unwrap().contains("sec-000000000001"));
+
+    // Someone else's object is left as it was.
+    s3.put_object()
+        .bucket("acme-platform")
+        .key("cfn/theirs.json")
+        .body("{}".as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let run = w.run(&["export", "--upload", "s3://acme-platform/cfn/theirs.json"]).fails();
+    insta::assert_snapshot!("upload_refuses_a_foreign_object", run.stderr);
+    assert_eq!(object("cfn/theirs.json").await.as_deref(), Some("{}"));
+    let run = w.run(&["export", "--upload", "s3://no-such-bucket/t.json"]).fails();
+    insta::assert_snapshot!("upload_to_a_missing_bucket", run.stderr);
+
+    assert_eq!(w.snapshot().await, before, "nothing in IAM or Lake Formation changed");
+    assert!(w.state_of("secoda").is_none(), "and no state was written");
+}

@@ -269,6 +269,11 @@ async fn the_cloudformation_guide_runs_as_written() {
     doc.run(&w, "## Export");
     let template = std::fs::read_to_string(w.dir.path().join("secoda.json")).unwrap();
     assert!(template.contains("AWS::LakeFormation::PrincipalPermissions"));
+    clients_s3(&w.emu.url).await.create_bucket().bucket("acme-platform").send().await.unwrap();
+    doc.run(&w, "## Launch it from the console");
+    let s3 = clients_s3(&w.emu.url).await;
+    let uploaded = s3.get_object().bucket("acme-platform").key("cloudformation/lakepass-secoda.json").send().await;
+    assert!(uploaded.is_ok(), "the template is in S3");
     doc.done();
 }
 

@@ -7,6 +7,8 @@
 //! one template serves any account; a value the vendor hands out (an external ID) becomes
 //! a template parameter whose default is the deployment's value.
 
+pub mod launch;
+
 use crate::error::Error;
 use crate::model::{Facts, LfTarget, Principal, Resource};
 use crate::observe::{OWNER_TAG, STACK_TAG};
