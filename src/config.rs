@@ -3,7 +3,7 @@
 use crate::error::Error;
 use crate::render::IamScope;
 use crate::stack::{Stack, Values};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -38,8 +38,28 @@ pub struct Deployment {
     /// it to 20 on request).
     #[serde(default)]
     pub managed_policy_quota: Option<usize>,
+    /// Who builds the resources: lakepass itself, or a CloudFormation stack.
+    #[serde(default, skip_serializing_if = "Engine::is_direct")]
+    pub engine: Engine,
     #[serde(default)]
     pub values: Values,
+}
+
+/// Who builds a deployment's resources (docs/cloudformation.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// lakepass's own calls, recorded in its state (the default).
+    #[default]
+    Direct,
+    /// One CloudFormation stack, `lakepass-NAME`, whose ID the state records.
+    Cloudformation,
+}
+
+impl Engine {
+    pub fn is_direct(&self) -> bool {
+        *self == Engine::Direct
+    }
 }
 
 /// A loaded config and where it lives (state goes in `.lakepass/` beside it).
@@ -147,6 +167,9 @@ fn block(name: &str, d: &Deployment, stack: &Stack, indent: &str) -> String {
     }
     if let Some(q) = d.managed_policy_quota {
         out.push_str(&format!("{indent}  managed_policy_quota: {q}\n"));
+    }
+    if d.engine == Engine::Cloudformation {
+        out.push_str(&format!("{indent}  engine: cloudformation\n"));
     }
     out.push_str(&format!("{indent}  values:\n"));
     let mut keys: Vec<&String> = d.values.keys().collect();
@@ -314,6 +337,7 @@ deployments:
             region: Some("us-east-1".into()),
             iam_scope: IamScope::Auto,
             managed_policy_quota: None,
+            engine: Engine::Direct,
             values: values.as_object().unwrap().clone(),
         }
     }
@@ -328,6 +352,22 @@ deployments:
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.find("access").unwrap() < text.find("external_id").unwrap(), "stack order: {text}");
         assert_eq!(parse(&text, &path).unwrap().deployments["secoda"], d);
+    }
+
+    #[test]
+    fn the_engine_is_kept_when_the_wizard_rewrites_a_deployment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lakepass.yaml");
+        let stack = Stack::shipped("secoda-glue").unwrap();
+        let mut d = deployment(serde_json::json!({"databases": ["sales"]}));
+        d.engine = Engine::Cloudformation;
+        upsert_deployment(&path, "secoda", &d, &stack).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\n    engine: cloudformation\n"), "{text}");
+        assert_eq!(parse(&text, &path).unwrap().deployments["secoda"], d);
+        let bad = text.replace("engine: cloudformation", "engine: terraform");
+        let e = parse(&bad, &path).unwrap_err().to_string();
+        assert!(e.contains("terraform"), "{e}");
     }
 
     #[test]

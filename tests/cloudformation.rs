@@ -248,3 +248,146 @@ async fn an_uploaded_template_is_the_export_and_the_link_launches_it() {
     assert_eq!(w.snapshot().await, before, "nothing in IAM or Lake Formation changed");
     assert!(w.state_of("secoda").is_none(), "and no state was written");
 }
+
+fn stack_engine(w: &World, values: &str) {
+    w.secoda(values);
+    let yaml = std::fs::read_to_string(w.dir.path().join("lakepass.yaml")).unwrap();
+    w.config(&yaml.replace("    region: us-east-1\n", "    region: us-east-1\n    engine: cloudformation\n"));
+}
+
+/// `text` with each stack ID's random part replaced.
+fn redact_stack_ids(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(":stack/lakepass-secoda/") {
+        let end = i + ":stack/lakepass-secoda/".len();
+        out.push_str(&rest[..end]);
+        out.push_str("<id>");
+        rest = &rest[(end + 36).min(rest.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+async fn stacks(w: &World) -> Vec<(String, String)> {
+    let cf = aws_sdk_cloudformation::Client::new(&sdk_config(&w.emu.url).await);
+    let out = cf.describe_stacks().send().await.unwrap();
+    out.stacks()
+        .iter()
+        .map(|s| (s.stack_name().unwrap().to_string(), s.stack_status().unwrap().as_str().to_string()))
+        .collect()
+}
+
+/// `engine: cloudformation`: the plan of a new stack changes nothing; provision builds the
+/// role and policy through the stack, records its ID and hands over; a second plan has no
+/// changes; a values edit shows the policy diff; teardown deletes the stack and what it
+/// held, and the state.
+#[tokio::test]
+async fn the_stack_engine_provisions_plans_and_tears_down() {
+    let w = World::new().await;
+    stack_engine(&w, ROLE_VALUES);
+    let before = w.snapshot().await;
+    let plan = w.run(&["provision", "--plan"]).ok();
+    insta::assert_snapshot!("stack_plan_new", plan.stdout);
+    let json = w.run(&["provision", "--plan", "--json"]).ok();
+    insta::assert_snapshot!("stack_plan_new_json", json.stdout);
+    assert_eq!(w.snapshot().await, before, "a plan changes nothing");
+    assert_eq!(stacks(&w).await, vec![], "not even a stack in review");
+    assert!(w.state_of("secoda").is_none());
+
+    let run = w.run(&["provision", "--yes"]).ok();
+    insta::assert_snapshot!("stack_apply", run.stdout);
+    assert_eq!(stacks(&w).await, vec![("lakepass-secoda".to_string(), "CREATE_COMPLETE".to_string())]);
+    assert!(w.role("secoda-glue-role").await.is_some());
+    assert_eq!(w.role_policies("secoda-glue-role").await, vec!["secoda-glue-policy".to_string()]);
+    let state = w.state_of("secoda").unwrap();
+    assert!(state["stack_id"].as_str().unwrap().contains(":stack/lakepass-secoda/"), "{state}");
+    assert_eq!(state["resources"], json!({}), "the stack, not the state, holds the resources");
+
+    let status = w.run(&["status"]).ok();
+    insta::assert_snapshot!("stack_status", status.stdout);
+    let again = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
+
+    stack_engine(&w, &ROLE_VALUES.replace("[sales, marketing]", "[sales, marketing, finance]"));
+    let edit = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+    assert_eq!(edit.code, 2, "{edit:?}");
+    insta::assert_snapshot!("stack_plan_edit", edit.stdout);
+    w.run(&["provision", "--yes"]).ok();
+    // The emulator's CloudFormation does not update a managed policy's document (see
+    // docs/cloudformation.md): the stack's template is what it would apply.
+    let cf = aws_sdk_cloudformation::Client::new(&sdk_config(&w.emu.url).await);
+    let template = cf.get_template().stack_name("lakepass-secoda").send().await.unwrap();
+    assert!(template.template_body().unwrap().contains("database/finance"));
+    assert_eq!(w.run(&["provision", "--plan", "--detailed-exitcode"]).code, 0, "applied");
+
+    let down = w.run(&["teardown", "--plan"]).ok();
+    insta::assert_snapshot!("stack_teardown_plan", down.stdout);
+    let down = w.run(&["teardown", "--yes"]).ok();
+    insta::assert_snapshot!("stack_teardown", down.stdout);
+    assert!(w.role("secoda-glue-role").await.is_none());
+    assert!(!w.policy_exists("secoda-glue-policy").await);
+    assert_eq!(stacks(&w).await, vec![]);
+    assert!(w.state_of("secoda").is_none());
+    assert_eq!(w.snapshot().await, before, "nothing left");
+}
+
+/// A stack of the deployment's name that lakepass did not create, a role the stack would
+/// need that exists, and a deployment the other engine built are refused before any change.
+#[tokio::test]
+async fn the_stack_engine_takes_nothing_it_did_not_make() {
+    let w = World::new().await;
+    let cf = aws_sdk_cloudformation::Client::new(&sdk_config(&w.emu.url).await);
+    let theirs = r#"{"Resources": {"Q": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "theirs", "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}}}}"#;
+    cf.create_stack().stack_name("lakepass-secoda").template_body(theirs).send().await.unwrap();
+    stack_engine(&w, ROLE_VALUES);
+    let run = w.run(&["provision", "--yes"]).fails();
+    insta::assert_snapshot!("stack_not_ours", redact_stack_ids(&run.stderr));
+    let run = w.run(&["teardown", "--yes"]).ok();
+    assert!(run.stdout.starts_with("Nothing to tear down"), "{run:?}");
+    assert_eq!(stacks(&w).await, vec![("lakepass-secoda".to_string(), "CREATE_COMPLETE".to_string())], "left alone");
+    assert!(w.role("theirs").await.is_some());
+    cf.delete_stack().stack_name("lakepass-secoda").send().await.unwrap();
+
+    let before = w.snapshot().await;
+    w.aws.iam.create_role().role_name("secoda-glue-role").assume_role_policy_document("{}").send().await.unwrap();
+    let run = w.run(&["provision", "--yes"]).fails();
+    insta::assert_snapshot!("stack_name_taken", redact_stack_ids(&run.stderr));
+    w.aws.iam.delete_role().role_name("secoda-glue-role").send().await.unwrap();
+    assert_eq!(w.snapshot().await, before, "nothing changed");
+    assert!(w.state_of("secoda").is_none());
+
+    // Built by lakepass's own engine, then switched: refused, both ways.
+    w.secoda(ROLE_VALUES);
+    w.run(&["provision", "--yes"]).ok();
+    stack_engine(&w, ROLE_VALUES);
+    let run = w.run(&["provision", "--plan"]).fails();
+    insta::assert_snapshot!("stack_engine_switched", redact_stack_ids(&run.stderr));
+}
+
+/// A run that dies once the stack is made but before its ID is recorded: the next run
+/// finds the stack as its own (the state noted it before creating it) and finishes.
+#[tokio::test]
+async fn an_interrupted_stack_provision_converges() {
+    let w = World::new().await;
+    stack_engine(&w, ROLE_VALUES);
+    let mut cmd = w.command(&["provision", "--yes"]);
+    cmd.env("LAKEPASS_FAULT_CRASH_AFTER_ACTIONS", "1");
+    let crashed = run(cmd, &w.emu);
+    assert_eq!(crashed.code, 101, "{crashed:?}");
+    assert_eq!(stacks(&w).await, vec![("lakepass-secoda".to_string(), "CREATE_COMPLETE".to_string())]);
+    let state = w.state_of("secoda").unwrap();
+    assert!(state.get("stack_id").is_none(), "{state}");
+    assert_eq!(state["pending"], json!(["cloudformation-stack/lakepass-secoda"]));
+
+    let plan = w.run(&["provision", "--plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "the stack is found as made: {plan:?}");
+    w.run(&["provision", "--yes"]).ok();
+    let state = w.state_of("secoda").unwrap();
+    assert!(state["stack_id"].as_str().unwrap().contains(":stack/lakepass-secoda/"), "{state}");
+    assert!(state.get("pending").is_none(), "{state}");
+    w.run(&["teardown", "--yes"]).ok();
+    assert_eq!(stacks(&w).await, vec![]);
+    assert!(w.role("secoda-glue-role").await.is_none());
+}

@@ -274,6 +274,10 @@ async fn the_cloudformation_guide_runs_as_written() {
     let s3 = clients_s3(&w.emu.url).await;
     let uploaded = s3.get_object().bucket("acme-platform").key("cloudformation/lakepass-secoda.json").send().await;
     assert!(uploaded.is_ok(), "the template is in S3");
+    doc.write(&w, "## Deploy through CloudFormation", "lakepass.yaml");
+    doc.run(&w, "## Deploy through CloudFormation");
+    assert!(w.role("secoda-glue-role").await.is_none(), "torn down at the end");
+    assert!(w.state_of("secoda").is_none());
     doc.done();
 }
 

@@ -96,7 +96,7 @@ impl Progress for Lines {
 /// `LAKEPASS_FAULT_CRASH_AFTER_ACTIONS=N`, the process dies (exit 101) right after its
 /// N-th change succeeds (an AWS call that changes something, or a secret handed over) and
 /// before anything records it — the worst moment to die.
-fn crash_point() {
+pub(crate) fn crash_point() {
     static DONE: AtomicUsize = AtomicUsize::new(0);
     let done = DONE.fetch_add(1, Ordering::SeqCst) + 1;
     let limit = std::env::var("LAKEPASS_FAULT_CRASH_AFTER_ACTIONS").ok().and_then(|v| v.parse::<usize>().ok());

@@ -7,6 +7,7 @@
 //! one template serves any account; a value the vendor hands out (an external ID) becomes
 //! a template parameter whose default is the deployment's value.
 
+pub mod engine;
 pub mod launch;
 
 use crate::error::Error;

@@ -23,27 +23,7 @@ pub async fn export(g: &Global, o: &ExportOpts) -> Result<i32, Error> {
     let upload = o.upload.as_deref().map(|u| Upload::parse(u, &loaded.name)).transpose()?;
     let p = prepare(g, loaded, Consent::default(), false).await?;
     let stack = &p.loaded.stack;
-    // What the vendor hands out becomes a parameter of the template, defaulting to the
-    // deployment's value.
-    let parameters = stack
-        .parameters
-        .iter()
-        .filter(|x| x.kind == ParamType::ExternalId)
-        .filter_map(|x| {
-            let value = p.values.get(&x.name)?.as_str()?.to_string();
-            Some((crate::cfn::logical_name(&x.name), value, x.help.clone().unwrap_or_else(|| x.name.clone())))
-        })
-        .collect::<Vec<_>>();
-    let launch_parameters: Vec<(String, String)> = parameters.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
-    let template = crate::cfn::template(&crate::cfn::Input {
-        deployment: &p.loaded.name,
-        stack: &stack.name,
-        description: &stack.description,
-        facts: &p.facts,
-        desired: &p.desired,
-        parameters,
-        outputs: Handoff::stack_rows(&p.loaded, &p.facts, &p.values),
-    })?;
+    let (template, launch_parameters) = template_of(&p.loaded, &p.values, &p.facts, &p.desired)?;
     let text = format!("{}\n", serde_json::to_string_pretty(&template).expect("a template is JSON"));
     for note in &p.plan.notes {
         say(&format!("note: {note}"));
@@ -99,6 +79,37 @@ pub async fn export(g: &Global, o: &ExportOpts) -> Result<i32, Error> {
         None => {}
     }
     Ok(0)
+}
+
+/// The template of a deployment's desired resources, and the values of its parameters
+/// (what the vendor hands out, defaulting to the deployment's value).
+pub(super) fn template_of(
+    loaded: &Loaded,
+    values: &Values,
+    facts: &Facts,
+    desired: &[Resource],
+) -> Result<(serde_json::Value, Vec<(String, String)>), Error> {
+    let parameters: Vec<(String, String, String)> = loaded
+        .stack
+        .parameters
+        .iter()
+        .filter(|x| x.kind == ParamType::ExternalId)
+        .filter_map(|x| {
+            let value = values.get(&x.name)?.as_str()?.to_string();
+            Some((crate::cfn::logical_name(&x.name), value, x.help.clone().unwrap_or_else(|| x.name.clone())))
+        })
+        .collect();
+    let values_of = parameters.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
+    let template = crate::cfn::template(&crate::cfn::Input {
+        deployment: &loaded.name,
+        stack: &loaded.stack.name,
+        description: &loaded.stack.description,
+        facts,
+        desired,
+        parameters,
+        outputs: Handoff::stack_rows(loaded, facts, values),
+    })?;
+    Ok((template, values_of))
 }
 
 /// The metadata that marks an object `lakepass export` wrote, naming the deployment.

@@ -100,6 +100,7 @@ pub(crate) async fn look(
     };
     super::check_account(&loaded.name, &loaded.deployment, &facts, &caller)?;
     super::check_state(state, &loaded.name, &loaded.stack.name, &facts, state_path)?;
+    super::check_engine(loaded, state)?;
 
     let scope = ScopeInput {
         requested: loaded.deployment.iam_scope,

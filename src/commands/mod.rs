@@ -8,6 +8,7 @@ mod look;
 mod provision;
 mod rotate;
 mod secret;
+mod stack_engine;
 mod stacks;
 mod status;
 mod teardown;
@@ -34,7 +35,7 @@ pub use teardown::teardown;
 pub use verify::{VERIFY_FAILED, VerifyOpts, after_apply as verify_after_apply, verify};
 
 use crate::aws::{Aws, Connect};
-use crate::config::{Deployment, Project};
+use crate::config::{Deployment, Engine, Project};
 use crate::error::Error;
 use crate::model::{Facts, Resource};
 use crate::stack::{Stack, Values, validate_values};
@@ -217,7 +218,7 @@ pub(crate) fn check_state(state: &State, name: &str, stack: &str, facts: &Facts,
         recorded: recorded.to_string(),
         now: now.to_string(),
     };
-    if state.resources.is_empty() {
+    if state.resources.is_empty() && state.stack_id.is_none() {
         return Ok(());
     }
     if state.deployment != name || state.stack != stack {
@@ -238,6 +239,25 @@ pub(crate) fn check_state(state: &State, name: &str, stack: &str, facts: &Facts,
         return Err(elsewhere("region", region, &facts.region));
     }
     Ok(())
+}
+
+/// A deployment is built by one engine from its first provision to its teardown: the
+/// other would not see what the first made.
+pub(crate) fn check_engine(loaded: &Loaded, state: &State) -> Result<(), Error> {
+    let field = format!("deployments.{}.engine", loaded.name);
+    match (loaded.deployment.engine, &state.stack_id) {
+        (Engine::Direct, Some(id)) => Err(Error::Value {
+            field,
+            problem: format!("is direct (the default), but the deployment was built as CloudFormation stack {id}"),
+            fix: "set `engine: cloudformation` again; to move the deployment to lakepass's own engine, tear it down with that engine first".into(),
+        }),
+        (Engine::Cloudformation, None) if !state.resources.is_empty() => Err(Error::Value {
+            field,
+            problem: "is cloudformation, but lakepass's own engine built the deployment".into(),
+            fix: "remove the line; to move the deployment into a stack, `lakepass teardown` it first, then set the engine and provision".into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn observe_items(desired: &[Resource], state: &State) -> Vec<Resource> {

@@ -12,6 +12,9 @@ use crate::plan::{self, Plan};
 /// `lakepass provision [--plan]`. Returns the exit code.
 pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
+    if loaded.deployment.engine == Engine::Cloudformation {
+        return super::stack_engine::provision(g, o, loaded).await;
+    }
     let mut p = prepare(g, loaded, Consent { adopt: o.adopt, force: o.force }, !o.plan_only).await?;
     p.ask_simulator().await;
     // A new key's secret needs somewhere to go: checked before the plan is shown.
@@ -217,6 +220,12 @@ pub async fn prepare(g: &Global, loaded: Loaded, consent: Consent, lock: bool) -
 /// Applies a prepared plan and returns what to hand to the vendor. A new key's secret is
 /// handed over (printed, or written to `secret_file`) even when a later step fails.
 pub async fn execute(g: &Global, p: Prepared, opts: &ApplyOpts, progress: &dyn Progress) -> Result<Handoff, Error> {
+    if p.loaded.deployment.engine == Engine::Cloudformation {
+        return Err(Error::Other(format!(
+            "deployment {} is built by a CloudFormation stack (engine: cloudformation): run `lakepass provision -d {}`",
+            p.loaded.name, p.loaded.name
+        )));
+    }
     let mut p = p;
     p.lock().await?;
     let Prepared { loaded, values, aws, facts, caller, store, mut state, plan, .. } = p;

@@ -55,6 +55,14 @@ impl Report {
     }
 }
 
+/// The fixed name of a condition.
+fn condition_name(c: &str) -> &'static str {
+    ["ok", "missing", "to create", "to update", "drifted", "to adopt", "to remove"]
+        .into_iter()
+        .find(|x| *x == c)
+        .unwrap_or("unknown")
+}
+
 /// `lakepass status`: per deployment, each resource's condition. Returns 1 when a
 /// deployment could not be checked; with `detailed_exitcode`, 2 when one is not in order.
 pub async fn status(g: &Global, o: &StatusOpts) -> Result<i32, Error> {
@@ -73,8 +81,29 @@ pub async fn status(g: &Global, o: &StatusOpts) -> Result<i32, Error> {
 }
 
 async fn status_of(g: &Global, name: &str) -> Result<Report, Error> {
+    let loaded = Loaded::new(g, Some(name))?;
+    if loaded.deployment.engine == crate::config::Engine::Cloudformation {
+        let (facts, rows, notes) = super::stack_engine::status(g, &loaded).await?;
+        let resources = rows
+            .into_iter()
+            .map(|[condition, address, description, reason]| Row {
+                condition: condition_name(&condition),
+                address,
+                description,
+                reason,
+            })
+            .collect();
+        return Ok(Report {
+            deployment: loaded.name.clone(),
+            stack: loaded.stack.name.clone(),
+            account: facts.account,
+            region: facts.region,
+            resources,
+            notes,
+        });
+    }
     // The same observation and plan as `provision --plan`, read without the lock.
-    let p = prepare(g, Loaded::new(g, Some(name))?, Consent::default(), false).await?;
+    let p = prepare(g, loaded, Consent::default(), false).await?;
     let (loaded, facts, state, plan, desired) = (&p.loaded, &p.facts, &p.state, &p.plan, &p.desired);
     let mut resources = Vec::new();
     for r in desired {

@@ -10,6 +10,9 @@ use crate::plan::{self, Plan};
 /// `lakepass teardown`.
 pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
+    if loaded.deployment.engine == crate::config::Engine::Cloudformation {
+        return super::stack_engine::teardown(g, o, loaded).await;
+    }
     let aws = loaded.aws(g).await?;
     // The rendered resources let teardown find what an interrupted first run left before
     // it could write state; with values no longer valid, state alone decides.

@@ -36,6 +36,10 @@ pub struct State {
     /// resource recorded neither here nor in `resources` needs `--adopt`.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub pending: BTreeSet<String>,
+    /// The CloudFormation stack that holds the resources (`engine: cloudformation`), by
+    /// its unique ID: a stack of the same name made by someone else is never taken for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_id: Option<String>,
 }
 
 /// One resource lakepass owns, as it was last applied.
@@ -67,6 +71,7 @@ impl State {
             values: serde_json::Value::Null,
             resources: BTreeMap::new(),
             pending: BTreeSet::new(),
+            stack_id: None,
         }
     }
 }

@@ -78,6 +78,15 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
             fix: format!("pass -d NAME to set up {} under another name", stack.name),
         });
     }
+    if existing.is_some_and(|d| d.engine == config::Engine::Cloudformation) {
+        return Err(Error::Value {
+            field: format!("deployments.{name}.engine"),
+            problem: "is cloudformation: a CloudFormation stack builds this deployment, not the wizard".into(),
+            fix: format!(
+                "edit its values in lakepass.yaml and run `lakepass provision -d {name}`, or pass -d NAME to set up another deployment"
+            ),
+        });
+    }
     let mut connect = g.connect.clone();
     if connect.region.is_none() {
         connect.region = existing.and_then(|d| d.region.clone());
@@ -116,6 +125,7 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         region: Some(facts.region.clone()),
         iam_scope: existing.map(|d| d.iam_scope).unwrap_or_default(),
         managed_policy_quota: existing.and_then(|d| d.managed_policy_quota),
+        engine: existing.map(|d| d.engine).unwrap_or_default(),
         values,
     };
     let loaded = Loaded::with(&g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;

@@ -469,7 +469,7 @@ pub fn run(mut cmd: Command, emu: &Emulator) -> Run {
 }
 
 /// SDK configuration for the emulator, with fake credentials.
-async fn sdk_config(url: &str) -> aws_config::SdkConfig {
+pub async fn sdk_config(url: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))

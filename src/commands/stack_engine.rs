@@ -1,0 +1,660 @@
+//! `engine: cloudformation`: the deployment is one CloudFormation stack, `lakepass-NAME`,
+//! built from the template `export` writes. `provision --plan` previews it (a change set,
+//! deleted again), `provision` deploys it and waits, `teardown` deletes it; the state
+//! records the stack's ID, and the hand-off comes from its outputs.
+
+use super::look::{Looked, look};
+use super::*;
+use crate::cfn::engine::{self, Action, Change, Deploy, Live, Watch};
+use crate::cfn::launch::{MAX_INLINE_TEMPLATE, stack_name};
+use crate::model::{Principal, Resource};
+use crate::observe::{OWNER_TAG, STACK_TAG};
+use serde_json::Value;
+
+/// Progress lines on stderr.
+struct Lines;
+
+impl Watch for Lines {
+    fn event(&self, line: &str) {
+        crate::output::say(&format!("  {line}"));
+    }
+}
+
+/// What provision and its plan share: the template, and the stack it goes to.
+struct Target {
+    name: String,
+    text: String,
+    template: Value,
+    parameters: Vec<(String, String)>,
+    tags: Vec<(String, String)>,
+    /// The deployment's stack, if it exists and can be updated.
+    live: Option<Live>,
+    /// The deployment's stack where it cannot be updated: a first creation that was
+    /// interrupted (REVIEW_IN_PROGRESS) or failed (ROLLBACK_COMPLETE, deleted first).
+    stale: Option<Live>,
+    facts: Facts,
+    notes: Vec<String>,
+}
+
+impl Target {
+    fn deploy(&self) -> Deploy<'_> {
+        Deploy { name: &self.name, template: &self.text, parameters: &self.parameters, tags: &self.tags }
+    }
+}
+
+/// Reads the account, renders the template and finds the deployment's stack: a stack of
+/// that name is the deployment's only if the state records its ID (or `adopt`).
+async fn target(
+    g: &Global,
+    loaded: &Loaded,
+    aws: &Aws,
+    state: &State,
+    label: &Path,
+    adopt: bool,
+) -> Result<Target, Error> {
+    let _ = g;
+    let values = loaded.values()?;
+    let seen = look(loaded, aws, Some(&values), state, label, false).await?;
+    let Looked { facts, caller, catalog, desired, observed, scope, data_note, .. } = seen;
+    if !observed.missing_in_catalog.is_empty() {
+        return Err(Error::NotInCatalog {
+            missing: observed.missing_in_catalog.clone(),
+            account: facts.account.clone(),
+            region: facts.region.clone(),
+        });
+    }
+    let (template, parameters) = super::export::template_of(loaded, &values, &facts, &desired)?;
+    let text = format!("{}\n", serde_json::to_string_pretty(&template).expect("a template is JSON"));
+    let name = stack_name(&loaded.name);
+    if text.len() > MAX_INLINE_TEMPLATE {
+        return Err(Error::Value {
+            field: format!("deployments.{}.engine", loaded.name),
+            problem: format!(
+                "is cloudformation, and the template is {} bytes, over the 51,200 CloudFormation takes from lakepass",
+                text.len()
+            ),
+            fix: "remove the line to use lakepass's own engine, or choose fewer databases or tables".into(),
+        });
+    }
+    let live = match &state.stack_id {
+        Some(id) => engine::find(&aws.cloudformation, id).await?,
+        None => match engine::find(&aws.cloudformation, &name).await? {
+            Some(live) if adopt || ours(&live, &loaded.name) && state.pending.contains(&address(&name)) => Some(live),
+            Some(live) => {
+                return Err(Error::Value {
+                    field: format!("deployments.{}.engine", loaded.name),
+                    problem: format!("is cloudformation, and a stack named {name} exists that lakepass did not create ({})", live.id),
+                    fix: "delete or rename that stack if it is a leftover, or pass --adopt to take it over (its resources become this deployment's)".into(),
+                });
+            }
+            None => None,
+        },
+    };
+    let mut notes: Vec<String> = scope.into_iter().chain(data_note).collect();
+    let (live, stale) = match live {
+        Some(l) if l.status == "ROLLBACK_COMPLETE" || l.status == "REVIEW_IN_PROGRESS" => {
+            notes.push(format!(
+                "stack {name} is {} (its first creation {}): it is created again",
+                l.status,
+                if l.status == "ROLLBACK_COMPLETE" {
+                    "failed and was rolled back; the empty stack is deleted first"
+                } else {
+                    "did not finish"
+                }
+            ));
+            (None, Some(l))
+        }
+        Some(l) if l.status.ends_with("_IN_PROGRESS") => {
+            return Err(Error::Other(format!(
+                "stack {name} is {}: another operation is under way; run again once it has finished (the console shows its events)",
+                l.status
+            )));
+        }
+        None if state.stack_id.is_some() => {
+            notes.push(format!(
+                "the stack the state records is gone (deleted outside lakepass): {name} is created again"
+            ));
+            (None, None)
+        }
+        other => (other, None),
+    };
+    // A new stack cannot create a name that is taken: refuse before anything changes.
+    if live.is_none() {
+        let taken: Vec<String> = desired
+            .iter()
+            .filter_map(|r| match r {
+                Resource::Role { name, .. } if observed.roles.contains_key(name) => Some(format!("role {name}")),
+                Resource::User { name, .. } if observed.users.contains_key(name) => Some(format!("user {name}")),
+                Resource::Policy { name, .. } if observed.policies.contains_key(name) => Some(format!("policy {name}")),
+                _ => None,
+            })
+            .collect();
+        if !taken.is_empty() {
+            return Err(Error::Other(format!(
+                "the stack would create {}, which {} in account {}: CloudFormation cannot create a name that is taken; tear down what owns it, or give this deployment other names",
+                taken.join(", "),
+                if taken.len() == 1 { "already exists" } else { "already exist" },
+                facts.account
+            )));
+        }
+    }
+    let needed: Vec<_> = desired
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Grant { target, permissions, .. } => Some((target.clone(), permissions.clone())),
+            _ => None,
+        })
+        .collect();
+    let blocked = crate::observe::grant_blockers(&catalog, &caller, &needed);
+    if !blocked.is_empty() {
+        return Err(Error::CannotGrant { caller, targets: blocked });
+    }
+    let tags = vec![(OWNER_TAG.to_string(), loaded.name.clone()), (STACK_TAG.to_string(), loaded.stack.name.clone())];
+    Ok(Target { name, text, template, parameters, tags, live, stale, facts, notes })
+}
+
+fn ours(live: &Live, deployment: &str) -> bool {
+    live.tags.iter().any(|(k, v)| k == OWNER_TAG && v == deployment)
+}
+
+/// How a stack about to be created is recorded before it exists, so that a run
+/// interrupted meanwhile finds it as its own.
+fn address(name: &str) -> String {
+    format!("cloudformation-stack/{name}")
+}
+
+/// `lakepass provision [--plan]` for a deployment built by a stack.
+pub(super) async fn provision(g: &Global, o: &ProvisionOpts, loaded: Loaded) -> Result<i32, Error> {
+    let aws = loaded.aws(g).await?;
+    let (store, mut state) = if o.plan_only {
+        (None, loaded.peek_state(&aws).await?)
+    } else {
+        let (store, state) = loaded.open_state(&aws).await?;
+        (Some(store), state)
+    };
+    let t = target(g, &loaded, &aws, &state, &loaded.state_label(), o.adopt).await?;
+    let mut changes = match &t.live {
+        Some(_) => engine::preview(&aws.cloudformation, &t.deploy()).await?,
+        None => all_added(&t.template),
+    };
+    changes.sort_by_key(|c| (c.action, rank(&c.kind), c.logical_id.clone()));
+    let old = match &t.live {
+        Some(live) if changes.iter().any(|c| c.action == Action::Modify) => {
+            Some(engine::template(&aws.cloudformation, &live.id).await?)
+        }
+        _ => None,
+    };
+    let text = plan_text(&loaded, &t, &changes, old.as_ref());
+    if o.plan_only {
+        if o.json {
+            print(&format!("{}\n", serde_json::to_string_pretty(&plan_json(&loaded, &t, &changes)).expect("json")));
+        } else {
+            print(&text);
+        }
+        return Ok(if o.detailed_exitcode && !changes.is_empty() { 2 } else { 0 });
+    }
+    let store = store.expect("locked above");
+    print(&text);
+    if !changes.is_empty() {
+        confirm(&format!("Apply these changes to account {}", t.facts.account), o.yes)?;
+    }
+    if let Some(stale) = t.stale.as_ref().filter(|s| s.status == "ROLLBACK_COMPLETE") {
+        engine::delete(&aws.cloudformation, &stale.id, &Lines).await?;
+    }
+    if t.live.is_none() {
+        state.pending.insert(address(&t.name));
+        state.account.get_or_insert_with(|| t.facts.account.clone());
+        state.region.get_or_insert_with(|| t.facts.region.clone());
+        store.save(&mut state).await?;
+    }
+    let (live, _) =
+        match engine::deploy(&aws.cloudformation, &t.deploy(), t.live.as_ref().map(|l| l.id.as_str()), &Lines).await {
+            Ok(done) => done,
+            Err(e) => {
+                // A first creation that failed was rolled back and deleted: nothing to record.
+                if t.live.is_none() && engine::find(&aws.cloudformation, &t.name).await.ok().flatten().is_none() {
+                    state.pending.remove(&address(&t.name));
+                    if state.stack_id.is_none() && state.resources.is_empty() {
+                        store.remove().await?;
+                    } else {
+                        store.save(&mut state).await?;
+                    }
+                }
+                return Err(e);
+            }
+        };
+    crate::apply::crash_point();
+    state.pending.remove(&address(&t.name));
+    state.stack_id = Some(live.id.clone());
+    state.values = Value::Object(loaded.deployment.values.clone());
+    store.save(&mut state).await?;
+    print(&handoff(&loaded, &t, &live, &values_rows(&loaded, &t)?));
+    Ok(0)
+}
+
+/// The hand-off rows as the template's outputs would resolve them, for an endpoint that
+/// reports no outputs (the emulator, for a stack made from a change set).
+fn values_rows(loaded: &Loaded, t: &Target) -> Result<Vec<(String, String, String)>, Error> {
+    let values = loaded.values()?;
+    let mut rows = Vec::new();
+    let role = t.template["Resources"].as_object().and_then(|r| {
+        r.values().find(|x| x["Type"] == "AWS::IAM::Role").and_then(|x| x["Properties"]["RoleName"].as_str())
+    });
+    if let Some(role) = role {
+        rows.push(("RoleArn".into(), "role ARN".into(), Principal::Role(role.to_string()).arn(&t.facts)));
+    }
+    for (label, value) in Handoff::stack_rows(loaded, &t.facts, &values) {
+        rows.push((label.clone(), label, value));
+    }
+    rows.push(("Region".into(), "region".into(), t.facts.region.clone()));
+    Ok(rows)
+}
+
+/// `lakepass status` of a deployment built by a stack: each resource of the template as
+/// ok, to create, to update or to remove (a change set, deleted again), or as drifted or
+/// missing (CloudFormation's drift detection). Rows are (condition, logical ID,
+/// description, reason).
+pub(super) async fn status(g: &Global, loaded: &Loaded) -> Result<(Facts, Vec<[String; 4]>, Vec<String>), Error> {
+    let aws = loaded.aws(g).await?;
+    let state = loaded.peek_state(&aws).await?;
+    let mut t = target(g, loaded, &aws, &state, &loaded.state_label(), false).await?;
+    let changes = match &t.live {
+        Some(_) => engine::preview(&aws.cloudformation, &t.deploy()).await?,
+        None => all_added(&t.template),
+    };
+    let drifts = match &t.live {
+        Some(live) => match engine::drift(&aws.cloudformation, &live.id).await {
+            Ok(d) => d,
+            Err(e) => {
+                t.notes
+                    .push(format!("drift detection did not run ({e}): changes made outside the stack are not shown"));
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    let mut rows = Vec::new();
+    let mut all = all_added(&t.template);
+    all.sort_by_key(|c| (rank(&c.kind), c.logical_id.clone()));
+    for c in &all {
+        let change = changes.iter().find(|x| x.logical_id == c.logical_id).map(|x| x.action);
+        let drift = drifts.iter().find(|(id, _)| id == &c.logical_id).map(|(_, s)| s.as_str());
+        let (condition, reason) = match (drift, change) {
+            (Some("DELETED"), _) => ("missing", "deleted outside the stack"),
+            (Some("MODIFIED"), _) => ("drifted", "changed outside the stack"),
+            (_, Some(Action::Add)) if t.live.is_some() => ("to create", "the deployment's values ask for it"),
+            (_, Some(Action::Add)) => ("to create", ""),
+            (_, Some(Action::Modify)) => ("to update", "the deployment's values changed"),
+            _ => ("ok", ""),
+        };
+        rows.push([condition.to_string(), c.logical_id.clone(), describe(&t.template, c), reason.to_string()]);
+    }
+    for c in changes.iter().filter(|c| c.action == Action::Remove) {
+        rows.push([
+            "to remove".into(),
+            c.logical_id.clone(),
+            format!("{} {}", c.kind, c.logical_id),
+            "no longer wanted".into(),
+        ]);
+    }
+    if let Some(live) = &t.live {
+        t.notes.insert(0, format!("CloudFormation stack {} is {}", t.name, live.status));
+    }
+    Ok((t.facts, rows, t.notes))
+}
+
+/// What the vendor's form asks for, from the stack's outputs.
+fn handoff(loaded: &Loaded, t: &Target, live: &Live, fallback: &[(String, String, String)]) -> String {
+    let mut out = format!("\nConnect {} (deployment {}, stack {}):\n", loaded.stack.name, loaded.name, t.name);
+    let mut outputs = if live.outputs.is_empty() { fallback.to_vec() } else { live.outputs.clone() };
+    // The role first, the region last, the stack's own rows between, as the template has them.
+    let order = |k: &str| match k {
+        "RoleArn" => 0,
+        "Region" => 2,
+        _ => 1,
+    };
+    let position = |k: &str| t.template["Outputs"].as_object().and_then(|o| o.keys().position(|x| x == k));
+    outputs.sort_by_key(|(k, _, _)| (order(k), position(k)));
+    for (_, label, value) in outputs {
+        out.push_str(&format!("  {:<15} {value}\n", format!("{label}:")));
+    }
+    out
+}
+
+/// As lakepass's own plan orders them: databases, policies, roles and users, grants.
+fn rank(kind: &str) -> u8 {
+    match kind {
+        "AWS::Glue::Database" => 0,
+        "AWS::IAM::ManagedPolicy" => 1,
+        "AWS::IAM::Role" | "AWS::IAM::User" => 2,
+        _ => 3,
+    }
+}
+
+/// A new stack: every resource of the template is added.
+fn all_added(template: &Value) -> Vec<Change> {
+    let resources = template["Resources"].as_object().cloned().unwrap_or_default();
+    resources
+        .iter()
+        .map(|(id, r)| Change {
+            action: Action::Add,
+            logical_id: id.clone(),
+            kind: r["Type"].as_str().unwrap_or_default().to_string(),
+            physical_id: None,
+            replacement: None,
+        })
+        .collect()
+}
+
+/// What a resource of the template is, in a reader's words.
+fn describe(template: &Value, c: &Change) -> String {
+    let p = &template["Resources"][&c.logical_id]["Properties"];
+    let named = |key: &str| p[key].as_str().map(str::to_string);
+    let what = match c.kind.as_str() {
+        "AWS::IAM::ManagedPolicy" => named("ManagedPolicyName").map(|n| format!("iam policy {n}")),
+        "AWS::IAM::Role" => named("RoleName").map(|n| format!("iam role {n}")),
+        "AWS::IAM::User" => named("UserName").map(|n| format!("iam user {n}")),
+        "AWS::Glue::Database" => p["DatabaseInput"]["Name"].as_str().map(|n| format!("glue database {n}")),
+        "AWS::LakeFormation::PrincipalPermissions" => {
+            let perms: Vec<&str> =
+                p["Permissions"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let r = &p["Resource"];
+            let on = if let Some(db) = r["Database"]["Name"].as_str() {
+                format!("database {db}")
+            } else if r["Table"].get("TableWildcard").is_some() {
+                format!("all tables in {}", r["Table"]["DatabaseName"].as_str().unwrap_or_default())
+            } else {
+                format!(
+                    "table {}.{}",
+                    r["Table"]["DatabaseName"].as_str().unwrap_or_default(),
+                    r["Table"]["Name"].as_str().unwrap_or_default()
+                )
+            };
+            Some(format!("lake formation {} on {on}", perms.join(", ")))
+        }
+        _ => None,
+    };
+    match what {
+        Some(w) => format!("{w} ({})", c.logical_id),
+        None => format!("{} {}", c.kind, c.physical_id.as_deref().unwrap_or(&c.logical_id)),
+    }
+}
+
+fn plan_text(loaded: &Loaded, t: &Target, changes: &[Change], old: Option<&Value>) -> String {
+    let f = &t.facts;
+    let stack = match &t.live {
+        Some(live) => format!("CloudFormation stack {} ({})", t.name, live.status),
+        None => format!("CloudFormation stack {} (new)", t.name),
+    };
+    if changes.is_empty() {
+        let mut out = format!(
+            "No changes. Deployment {} (stack {}) in account {}, {}: {stack} matches its config.\n",
+            loaded.name, loaded.stack.name, f.account, f.region
+        );
+        for n in &t.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        return out;
+    }
+    let mut out = format!(
+        "Deployment {} (stack {}) in account {}, {}, through {stack}:\n\n",
+        loaded.name, loaded.stack.name, f.account, f.region
+    );
+    for c in changes {
+        let (symbol, template) = match c.action {
+            Action::Add => ("+", &t.template),
+            Action::Modify => ("~", &t.template),
+            Action::Remove => ("-", old.unwrap_or(&t.template)),
+        };
+        let symbol = if c.replacement.as_deref() == Some("True") { "-/+" } else { symbol };
+        out.push_str(&format!("  {symbol} {}\n", describe(template, c)));
+        if let (Action::Modify, Some(old)) = (c.action, old) {
+            let before = resolved(&old["Resources"][&c.logical_id]["Properties"], f);
+            let after = resolved(&t.template["Resources"][&c.logical_id]["Properties"], f);
+            for line in crate::policy::diff(&before, &after) {
+                out.push_str(&format!("        {line}\n"));
+            }
+        }
+    }
+    out.push('\n');
+    for n in &t.notes {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+    out.push_str(&format!(
+        "Plan: {} to create, {} to update, {} to delete (CloudFormation applies it as one stack {}).\n",
+        count(Action::Add),
+        count(Action::Modify),
+        count(Action::Remove),
+        if t.live.is_some() { "update" } else { "creation" }
+    ));
+    out
+}
+
+/// `v` with each `Fn::Sub` of the account, region and partition written out, as a
+/// reader compares ARNs.
+fn resolved(v: &Value, f: &Facts) -> Value {
+    match v {
+        Value::Object(o) if o.len() == 1 && o.get("Fn::Sub").is_some_and(Value::is_string) => {
+            let s = o["Fn::Sub"].as_str().unwrap_or_default();
+            Value::String(
+                s.replace("${AWS::Partition}", &f.partition)
+                    .replace("${AWS::Region}", &f.region)
+                    .replace("${AWS::AccountId}", &f.account),
+            )
+        }
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), resolved(v, f))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(|v| resolved(v, f)).collect()),
+        other => other.clone(),
+    }
+}
+
+fn plan_json(loaded: &Loaded, t: &Target, changes: &[Change]) -> Value {
+    let action = |a: Action| match a {
+        Action::Add => "create",
+        Action::Modify => "update",
+        Action::Remove => "delete",
+    };
+    serde_json::json!({
+        "format_version": 1,
+        "deployment": loaded.name,
+        "stack": loaded.stack.name,
+        "account": t.facts.account,
+        "region": t.facts.region,
+        "engine": "cloudformation",
+        "cloudformation_stack": t.name,
+        "changes": changes.iter().map(|c| serde_json::json!({
+            "action": action(c.action),
+            "logical_id": c.logical_id,
+            "type": c.kind,
+            "physical_id": c.physical_id,
+            "replacement": c.replacement,
+            "description": describe(&t.template, c),
+        })).collect::<Vec<_>>(),
+        "notes": t.notes,
+    })
+}
+
+/// `lakepass teardown` for a deployment built by a stack: deletes the stack, then makes
+/// sure what it held is gone.
+pub(super) async fn teardown(g: &Global, o: &TeardownOpts, loaded: Loaded) -> Result<i32, Error> {
+    let aws = loaded.aws(g).await?;
+    let (_, facts, _) = loaded.connect(g).await?;
+    let (store, state) = loaded.open_state(&aws).await?;
+    check_state(&state, &loaded.name, &loaded.stack.name, &facts, store.path())?;
+    check_engine(&loaded, &state)?;
+    let name = stack_name(&loaded.name);
+    let live = match &state.stack_id {
+        Some(id) => engine::find(&aws.cloudformation, id).await?,
+        None if state.pending.contains(&address(&name)) || o.adopt => {
+            engine::find(&aws.cloudformation, &name).await?.filter(|l| o.adopt || ours(l, &loaded.name))
+        }
+        None => None,
+    };
+    let Some(live) = live else {
+        print(&format!(
+            "Nothing to tear down: deployment {} has no CloudFormation stack in account {}.\n",
+            loaded.name, facts.account
+        ));
+        if !o.plan_only {
+            store.remove().await?;
+            let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
+        }
+        return Ok(0);
+    };
+    let resources = engine::resources(&aws.cloudformation, &live.id).await?;
+    let template = engine::template(&aws.cloudformation, &live.id).await?;
+    let mut out = format!(
+        "Deployment {} (stack {}) in account {}, {}: delete CloudFormation stack {name} ({}):\n\n",
+        loaded.name, loaded.stack.name, facts.account, facts.region, live.status
+    );
+    let mut kept = Vec::new();
+    let mut removed = all_added(&template);
+    removed.sort_by_key(|c| (rank(&c.kind), c.logical_id.clone()));
+    for c in &removed {
+        if template["Resources"][&c.logical_id]["DeletionPolicy"] == "Retain" {
+            kept.push(describe(&template, c));
+        } else {
+            out.push_str(&format!("  - {}\n", describe(&template, c)));
+        }
+    }
+    out.push('\n');
+    for k in &kept {
+        out.push_str(&format!("note: {k} stays: the stack retains it (DeletionPolicy: Retain)\n"));
+    }
+    let count = removed.len() - kept.len();
+    out.push_str(&format!("Plan: 0 to create, 0 to update, {count} to delete.\n"));
+    print(&out);
+    if o.plan_only {
+        return Ok(0);
+    }
+    confirm(&format!("Remove these resources from account {}", facts.account), o.yes)?;
+    let deleted = engine::delete(&aws.cloudformation, &live.id, &Lines).await;
+    // What the stack made and CloudFormation did not delete is cleaned up (only that).
+    let left = leftovers(&aws, &loaded.name, &held(&resources, &template, &facts)).await?;
+    if let Err(e) = deleted
+        && engine::find(&aws.cloudformation, &live.id).await?.is_some()
+    {
+        // Deleting again once the stack's own leftovers are gone; if it fails again, say why.
+        engine::delete(&aws.cloudformation, &live.id, &Lines)
+            .await
+            .map_err(|again| Error::Other(format!("{e}; deleting again failed too: {again}")))?;
+    }
+    store.remove().await?;
+    let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
+    print(&format!(
+        "Teardown complete: deleted stack {name} and its {count} resource(s); the state of {} is gone.\n",
+        loaded.name
+    ));
+    for l in left {
+        print(&format!("note: {l}\n"));
+    }
+    Ok(0)
+}
+
+/// The roles and managed policies (by ARN) a stack holds: as CloudFormation lists them,
+/// and as its template names them (an endpoint may lose a physical ID on an update).
+fn held(resources: &[(String, String, String)], template: &Value, facts: &Facts) -> Vec<(String, String, String)> {
+    let mut all: Vec<(String, String, String)> = resources.iter().filter(|r| !r.2.is_empty()).cloned().collect();
+    for (id, r) in template["Resources"].as_object().into_iter().flatten() {
+        let p = &r["Properties"];
+        let entry = match r["Type"].as_str() {
+            Some(kind @ "AWS::IAM::Role") => p["RoleName"].as_str().map(|n| (kind, n.to_string())),
+            Some(kind @ "AWS::IAM::ManagedPolicy") => {
+                p["ManagedPolicyName"].as_str().map(|n| (kind, facts.policy_arn(n)))
+            }
+            _ => None,
+        };
+        if let Some((kind, physical)) = entry
+            && !all.iter().any(|x| x.0 == kind && x.2 == physical)
+        {
+            all.push((kind.to_string(), id.clone(), physical));
+        }
+    }
+    all
+}
+
+/// After the stack is deleted, what it held must be gone too. CloudFormation may leave a
+/// resource (a delete that failed or was skipped): a role or managed policy the stack made
+/// that is still there is detached from the stack's own and deleted, as long as nothing
+/// else uses it. Returns a line for each one deleted or left.
+async fn leftovers(aws: &Aws, deployment: &str, resources: &[(String, String, String)]) -> Result<Vec<String>, Error> {
+    let mut left = Vec::new();
+    let policies: Vec<&str> = resources
+        .iter()
+        .filter(|r| r.0 == "AWS::IAM::ManagedPolicy" && !r.2.is_empty())
+        .map(|r| r.2.as_str())
+        .collect();
+    let iam = &aws.iam;
+    for (_, _, role) in resources.iter().filter(|r| r.0 == "AWS::IAM::Role" && !r.2.is_empty()) {
+        let Ok(got) = iam.get_role().role_name(role).send().await else { continue };
+        let tagged =
+            got.role().is_some_and(|r| r.tags().iter().any(|t| t.key() == OWNER_TAG && t.value() == deployment));
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| crate::aws::classify("iam:ListAttachedRolePolicies", "", e))?;
+        let foreign: Vec<&str> = attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn())
+            .filter(|arn| !policies.contains(arn))
+            .collect();
+        let inline = iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| crate::aws::classify("iam:ListRolePolicies", "", e))?;
+        if !tagged || !foreign.is_empty() || !inline.policy_names().is_empty() {
+            left.push(format!(
+                "CloudFormation left role {role}, which holds policies the stack did not put there ({}): left in place; delete it by hand once they are moved",
+                foreign.iter().map(|s| s.to_string()).chain(inline.policy_names().iter().cloned()).collect::<Vec<_>>().join(", ")
+            ));
+            continue;
+        }
+        for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
+            iam.detach_role_policy()
+                .role_name(role)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| crate::aws::classify("iam:DetachRolePolicy", "", e))?;
+        }
+        iam.delete_role().role_name(role).send().await.map_err(|e| crate::aws::classify("iam:DeleteRole", "", e))?;
+        left.push(format!("CloudFormation left role {role}, which the stack made: lakepass deleted it"));
+    }
+    for arn in policies {
+        let Ok(entities) = iam.list_entities_for_policy().policy_arn(arn).send().await else { continue };
+        if !entities.policy_roles().is_empty()
+            || !entities.policy_users().is_empty()
+            || !entities.policy_groups().is_empty()
+        {
+            left.push(format!("CloudFormation left policy {arn}, which is still attached elsewhere: left in place"));
+            continue;
+        }
+        let versions = iam
+            .list_policy_versions()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| crate::aws::classify("iam:ListPolicyVersions", "", e))?;
+        for v in versions.versions().iter().filter(|v| !v.is_default_version()) {
+            iam.delete_policy_version()
+                .policy_arn(arn)
+                .version_id(v.version_id().unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| crate::aws::classify("iam:DeletePolicyVersion", "", e))?;
+        }
+        iam.delete_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| crate::aws::classify("iam:DeletePolicy", "", e))?;
+        left.push(format!("CloudFormation left policy {arn}, which the stack made: lakepass deleted it"));
+    }
+    Ok(left)
+}
