@@ -226,7 +226,7 @@ fn in_region(region: &str, e: Error) -> Error {
 
 /// A region name as AWS writes them ("us-east-1", "us-gov-west-1"), before any call is
 /// signed for a region that does not exist.
-fn check_region(region: &str) -> Result<(), Error> {
+pub(crate) fn check_region(region: &str) -> Result<(), Error> {
     let parts: Vec<&str> = region.split('-').collect();
     let ok = parts.len() >= 3
         && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))

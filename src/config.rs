@@ -41,8 +41,86 @@ pub struct Deployment {
     /// Who builds the resources: lakepass itself, or a CloudFormation stack.
     #[serde(default, skip_serializing_if = "Engine::is_direct")]
     pub engine: Engine,
+    /// With `engine: cloudformation`: deploy to these accounts (or the accounts of these
+    /// organizational units) as a StackSet, instead of one stack here.
+    #[serde(default)]
+    pub targets: Option<Targets>,
     #[serde(default)]
     pub values: Values,
+}
+
+/// Where a StackSet deploys: accounts (self-managed permissions) or organizational units
+/// (service-managed), in each of `regions` (default: the deployment's region).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub organizational_units: Vec<String>,
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
+
+impl Targets {
+    /// Checks the targets of deployment `name`: one kind, well-formed, with the engine
+    /// that deploys them.
+    pub fn check(&self, name: &str, engine: Engine) -> Result<(), Error> {
+        let field = |f: &str| format!("deployments.{name}.targets{f}");
+        let bad = |f: &str, problem: String, fix: &str| Error::Value { field: field(f), problem, fix: fix.into() };
+        if engine != Engine::Cloudformation {
+            return Err(bad(
+                "",
+                "is set, but only a StackSet deploys to other accounts".into(),
+                "add `engine: cloudformation` to the deployment, or remove `targets`",
+            ));
+        }
+        match (self.accounts.is_empty(), self.organizational_units.is_empty()) {
+            (true, true) => {
+                return Err(bad(
+                    "",
+                    "names no accounts and no organizational units".into(),
+                    "list `accounts: [\"111111111111\"]` or `organizational_units: [ou-ab12-cd34ef56]`",
+                ));
+            }
+            (false, false) => {
+                return Err(bad(
+                    "",
+                    "names both accounts and organizational units".into(),
+                    "use one: accounts (self-managed StackSet) or organizational units (service-managed)",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(a) = self.accounts.iter().find(|a| !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))) {
+            return Err(bad(
+                ".accounts",
+                format!("holds {a:?}, not a 12-digit AWS account id"),
+                "write each account id in quotes, e.g. \"111111111111\"",
+            ));
+        }
+        let ou = |o: &str| {
+            let parts: Vec<&str> = o.split('-').collect();
+            let plain = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            (parts.len() == 3 && parts[0] == "ou" && plain(parts[1]) && plain(parts[2]))
+                || (parts.len() == 2 && parts[0] == "r" && plain(parts[1]))
+        };
+        if let Some(o) = self.organizational_units.iter().find(|o| !ou(o)) {
+            return Err(bad(
+                ".organizational_units",
+                format!("holds {o:?}, not an organizational unit id"),
+                "use ids as AWS Organizations shows them: ou-ab12-cd34ef56, or r-ab12 for the root",
+            ));
+        }
+        if let Some(r) = self.regions.iter().find(|r| crate::aws::check_region(r).is_err()) {
+            return Err(bad(
+                ".regions",
+                format!("holds {r:?}, not an AWS region"),
+                "use region names such as us-east-1",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Who builds a deployment's resources (docs/cloudformation.md).
@@ -338,6 +416,7 @@ deployments:
             iam_scope: IamScope::Auto,
             managed_policy_quota: None,
             engine: Engine::Direct,
+            targets: None,
             values: values.as_object().unwrap().clone(),
         }
     }
@@ -368,6 +447,31 @@ deployments:
         let bad = text.replace("engine: cloudformation", "engine: terraform");
         let e = parse(&bad, &path).unwrap_err().to_string();
         assert!(e.contains("terraform"), "{e}");
+    }
+
+    #[test]
+    fn targets_name_one_kind_of_target_well_formed_with_the_engine_that_deploys_them() {
+        let t = |accounts: &[&str], units: &[&str]| Targets {
+            accounts: accounts.iter().map(|s| s.to_string()).collect(),
+            organizational_units: units.iter().map(|s| s.to_string()).collect(),
+            regions: vec![],
+        };
+        let cf = Engine::Cloudformation;
+        assert!(t(&["111111111111"], &[]).check("d", cf).is_ok());
+        assert!(t(&[], &["ou-ab12-cd34ef56", "r-ab12"]).check("d", cf).is_ok());
+        let e = t(&["111111111111"], &[]).check("d", Engine::Direct).unwrap_err();
+        assert_eq!(e.to_string(), "deployments.d.targets is set, but only a StackSet deploys to other accounts");
+        assert_eq!(e.hint().as_deref(), Some("add `engine: cloudformation` to the deployment, or remove `targets`"));
+        let e = t(&["111111111111"], &["r-ab12"]).check("d", cf).unwrap_err();
+        assert!(e.to_string().ends_with("names both accounts and organizational units"), "{e}");
+        assert!(t(&[], &[]).check("d", cf).is_err());
+        let e = t(&["1111"], &[]).check("d", cf).unwrap_err();
+        assert_eq!(e.to_string(), "deployments.d.targets.accounts holds \"1111\", not a 12-digit AWS account id");
+        let e = t(&[], &["ou-AB12-x"]).check("d", cf).unwrap_err();
+        assert!(e.to_string().starts_with("deployments.d.targets.organizational_units holds"), "{e}");
+        let mut bad_region = t(&["111111111111"], &[]);
+        bad_region.regions = vec!["US East".into()];
+        assert!(bad_region.check("d", cf).unwrap_err().to_string().contains("not an AWS region"));
     }
 
     #[test]

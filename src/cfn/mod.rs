@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod launch;
+pub mod stackset;
 
 use crate::error::Error;
 use crate::model::{Facts, LfTarget, Principal, Resource};

@@ -9,6 +9,8 @@ mod provision;
 mod rotate;
 mod secret;
 mod stack_engine;
+mod stack_set;
+mod stack_teardown;
 mod stacks;
 mod status;
 mod teardown;
@@ -122,6 +124,9 @@ impl Loaded {
                 fix: "write the account id in quotes, e.g. account: \"123456789012\" (`aws sts get-caller-identity` shows yours), or remove the line".into(),
             });
         }
+        if let Some(t) = &deployment.targets {
+            t.check(&name, deployment.engine)?;
+        }
         if stack.name != deployment.stack {
             return Err(Error::Value {
                 field: format!("deployments.{name}.stack"),
@@ -218,7 +223,7 @@ pub(crate) fn check_state(state: &State, name: &str, stack: &str, facts: &Facts,
         recorded: recorded.to_string(),
         now: now.to_string(),
     };
-    if state.resources.is_empty() && state.stack_id.is_none() {
+    if state.resources.is_empty() && state.stack_id.is_none() && state.stack_set_id.is_none() {
         return Ok(());
     }
     if state.deployment != name || state.stack != stack {
@@ -245,7 +250,8 @@ pub(crate) fn check_state(state: &State, name: &str, stack: &str, facts: &Facts,
 /// other would not see what the first made.
 pub(crate) fn check_engine(loaded: &Loaded, state: &State) -> Result<(), Error> {
     let field = format!("deployments.{}.engine", loaded.name);
-    match (loaded.deployment.engine, &state.stack_id) {
+    let built_as = state.stack_id.as_ref().or(state.stack_set_id.as_ref());
+    match (loaded.deployment.engine, built_as) {
         (Engine::Direct, Some(id)) => Err(Error::Value {
             field,
             problem: format!("is direct (the default), but the deployment was built as CloudFormation stack {id}"),

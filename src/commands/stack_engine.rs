@@ -12,7 +12,7 @@ use crate::observe::{OWNER_TAG, STACK_TAG};
 use serde_json::Value;
 
 /// Progress lines on stderr.
-struct Lines;
+pub(super) struct Lines;
 
 impl Watch for Lines {
     fn event(&self, line: &str) {
@@ -63,19 +63,8 @@ async fn target(
             region: facts.region.clone(),
         });
     }
-    let (template, parameters) = super::export::template_of(loaded, &values, &facts, &desired)?;
-    let text = format!("{}\n", serde_json::to_string_pretty(&template).expect("a template is JSON"));
+    let Rendered { template, text, parameters } = template_text(loaded, &values, &facts, &desired)?;
     let name = stack_name(&loaded.name);
-    if text.len() > MAX_INLINE_TEMPLATE {
-        return Err(Error::Value {
-            field: format!("deployments.{}.engine", loaded.name),
-            problem: format!(
-                "is cloudformation, and the template is {} bytes, over the 51,200 CloudFormation takes from lakepass",
-                text.len()
-            ),
-            fix: "remove the line to use lakepass's own engine, or choose fewer databases or tables".into(),
-        });
-    }
     let live = match &state.stack_id {
         Some(id) => engine::find(&aws.cloudformation, id).await?,
         None => match engine::find(&aws.cloudformation, &name).await? {
@@ -149,22 +138,58 @@ async fn target(
     if !blocked.is_empty() {
         return Err(Error::CannotGrant { caller, targets: blocked });
     }
-    let tags = vec![(OWNER_TAG.to_string(), loaded.name.clone()), (STACK_TAG.to_string(), loaded.stack.name.clone())];
-    Ok(Target { name, text, template, parameters, tags, live, stale, facts, notes })
+    Ok(Target { name, text, template, parameters, tags: tags(loaded), live, stale, facts, notes })
 }
 
-fn ours(live: &Live, deployment: &str) -> bool {
+/// A template, its text and the values of its parameters.
+pub(super) struct Rendered {
+    pub template: Value,
+    pub text: String,
+    pub parameters: Vec<(String, String)>,
+}
+
+/// The template and its text, which lakepass passes inline (at most 51,200 bytes), and
+/// the values of its parameters.
+pub(super) fn template_text(
+    loaded: &Loaded,
+    values: &Values,
+    facts: &Facts,
+    desired: &[Resource],
+) -> Result<Rendered, Error> {
+    let (template, parameters) = super::export::template_of(loaded, values, facts, desired)?;
+    let text = format!("{}\n", serde_json::to_string_pretty(&template).expect("a template is JSON"));
+    if text.len() > MAX_INLINE_TEMPLATE {
+        return Err(Error::Value {
+            field: format!("deployments.{}.engine", loaded.name),
+            problem: format!(
+                "is cloudformation, and the template is {} bytes, over the 51,200 CloudFormation takes from lakepass",
+                text.len()
+            ),
+            fix: "remove the line to use lakepass's own engine, or choose fewer databases or tables".into(),
+        });
+    }
+    Ok(Rendered { template, text, parameters })
+}
+
+pub(super) fn tags(loaded: &Loaded) -> Vec<(String, String)> {
+    vec![(OWNER_TAG.to_string(), loaded.name.clone()), (STACK_TAG.to_string(), loaded.stack.name.clone())]
+}
+
+pub(super) fn ours(live: &Live, deployment: &str) -> bool {
     live.tags.iter().any(|(k, v)| k == OWNER_TAG && v == deployment)
 }
 
 /// How a stack about to be created is recorded before it exists, so that a run
 /// interrupted meanwhile finds it as its own.
-fn address(name: &str) -> String {
+pub(super) fn address(name: &str) -> String {
     format!("cloudformation-stack/{name}")
 }
 
 /// `lakepass provision [--plan]` for a deployment built by a stack.
 pub(super) async fn provision(g: &Global, o: &ProvisionOpts, loaded: Loaded) -> Result<i32, Error> {
+    if loaded.deployment.targets.is_some() {
+        return super::stack_set::provision(g, o, loaded).await;
+    }
     let aws = loaded.aws(g).await?;
     let (store, mut state) = if o.plan_only {
         (None, loaded.peek_state(&aws).await?)
@@ -255,6 +280,9 @@ fn values_rows(loaded: &Loaded, t: &Target) -> Result<Vec<(String, String, Strin
 /// missing (CloudFormation's drift detection). Rows are (condition, logical ID,
 /// description, reason).
 pub(super) async fn status(g: &Global, loaded: &Loaded) -> Result<(Facts, Vec<[String; 4]>, Vec<String>), Error> {
+    if loaded.deployment.targets.is_some() {
+        return super::stack_set::status(g, loaded).await;
+    }
     let aws = loaded.aws(g).await?;
     let state = loaded.peek_state(&aws).await?;
     let mut t = target(g, loaded, &aws, &state, &loaded.state_label(), false).await?;
@@ -322,7 +350,7 @@ fn handoff(loaded: &Loaded, t: &Target, live: &Live, fallback: &[(String, String
 }
 
 /// As lakepass's own plan orders them: databases, policies, roles and users, grants.
-fn rank(kind: &str) -> u8 {
+pub(super) fn rank(kind: &str) -> u8 {
     match kind {
         "AWS::Glue::Database" => 0,
         "AWS::IAM::ManagedPolicy" => 1,
@@ -332,7 +360,7 @@ fn rank(kind: &str) -> u8 {
 }
 
 /// A new stack: every resource of the template is added.
-fn all_added(template: &Value) -> Vec<Change> {
+pub(super) fn all_added(template: &Value) -> Vec<Change> {
     let resources = template["Resources"].as_object().cloned().unwrap_or_default();
     resources
         .iter()
@@ -347,7 +375,7 @@ fn all_added(template: &Value) -> Vec<Change> {
 }
 
 /// What a resource of the template is, in a reader's words.
-fn describe(template: &Value, c: &Change) -> String {
+pub(super) fn describe(template: &Value, c: &Change) -> String {
     let p = &template["Resources"][&c.logical_id]["Properties"];
     let named = |key: &str| p[key].as_str().map(str::to_string);
     let what = match c.kind.as_str() {
@@ -433,7 +461,7 @@ fn plan_text(loaded: &Loaded, t: &Target, changes: &[Change], old: Option<&Value
 
 /// `v` with each `Fn::Sub` of the account, region and partition written out, as a
 /// reader compares ARNs.
-fn resolved(v: &Value, f: &Facts) -> Value {
+pub(super) fn resolved(v: &Value, f: &Facts) -> Value {
     match v {
         Value::Object(o) if o.len() == 1 && o.get("Fn::Sub").is_some_and(Value::is_string) => {
             let s = o["Fn::Sub"].as_str().unwrap_or_default();
@@ -473,188 +501,4 @@ fn plan_json(loaded: &Loaded, t: &Target, changes: &[Change]) -> Value {
         })).collect::<Vec<_>>(),
         "notes": t.notes,
     })
-}
-
-/// `lakepass teardown` for a deployment built by a stack: deletes the stack, then makes
-/// sure what it held is gone.
-pub(super) async fn teardown(g: &Global, o: &TeardownOpts, loaded: Loaded) -> Result<i32, Error> {
-    let aws = loaded.aws(g).await?;
-    let (_, facts, _) = loaded.connect(g).await?;
-    let (store, state) = loaded.open_state(&aws).await?;
-    check_state(&state, &loaded.name, &loaded.stack.name, &facts, store.path())?;
-    check_engine(&loaded, &state)?;
-    let name = stack_name(&loaded.name);
-    let live = match &state.stack_id {
-        Some(id) => engine::find(&aws.cloudformation, id).await?,
-        None if state.pending.contains(&address(&name)) || o.adopt => {
-            engine::find(&aws.cloudformation, &name).await?.filter(|l| o.adopt || ours(l, &loaded.name))
-        }
-        None => None,
-    };
-    let Some(live) = live else {
-        print(&format!(
-            "Nothing to tear down: deployment {} has no CloudFormation stack in account {}.\n",
-            loaded.name, facts.account
-        ));
-        if !o.plan_only {
-            store.remove().await?;
-            let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
-        }
-        return Ok(0);
-    };
-    let resources = engine::resources(&aws.cloudformation, &live.id).await?;
-    let template = engine::template(&aws.cloudformation, &live.id).await?;
-    let mut out = format!(
-        "Deployment {} (stack {}) in account {}, {}: delete CloudFormation stack {name} ({}):\n\n",
-        loaded.name, loaded.stack.name, facts.account, facts.region, live.status
-    );
-    let mut kept = Vec::new();
-    let mut removed = all_added(&template);
-    removed.sort_by_key(|c| (rank(&c.kind), c.logical_id.clone()));
-    for c in &removed {
-        if template["Resources"][&c.logical_id]["DeletionPolicy"] == "Retain" {
-            kept.push(describe(&template, c));
-        } else {
-            out.push_str(&format!("  - {}\n", describe(&template, c)));
-        }
-    }
-    out.push('\n');
-    for k in &kept {
-        out.push_str(&format!("note: {k} stays: the stack retains it (DeletionPolicy: Retain)\n"));
-    }
-    let count = removed.len() - kept.len();
-    out.push_str(&format!("Plan: 0 to create, 0 to update, {count} to delete.\n"));
-    print(&out);
-    if o.plan_only {
-        return Ok(0);
-    }
-    confirm(&format!("Remove these resources from account {}", facts.account), o.yes)?;
-    let deleted = engine::delete(&aws.cloudformation, &live.id, &Lines).await;
-    // What the stack made and CloudFormation did not delete is cleaned up (only that).
-    let left = leftovers(&aws, &loaded.name, &held(&resources, &template, &facts)).await?;
-    if let Err(e) = deleted
-        && engine::find(&aws.cloudformation, &live.id).await?.is_some()
-    {
-        // Deleting again once the stack's own leftovers are gone; if it fails again, say why.
-        engine::delete(&aws.cloudformation, &live.id, &Lines)
-            .await
-            .map_err(|again| Error::Other(format!("{e}; deleting again failed too: {again}")))?;
-    }
-    store.remove().await?;
-    let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
-    print(&format!(
-        "Teardown complete: deleted stack {name} and its {count} resource(s); the state of {} is gone.\n",
-        loaded.name
-    ));
-    for l in left {
-        print(&format!("note: {l}\n"));
-    }
-    Ok(0)
-}
-
-/// The roles and managed policies (by ARN) a stack holds: as CloudFormation lists them,
-/// and as its template names them (an endpoint may lose a physical ID on an update).
-fn held(resources: &[(String, String, String)], template: &Value, facts: &Facts) -> Vec<(String, String, String)> {
-    let mut all: Vec<(String, String, String)> = resources.iter().filter(|r| !r.2.is_empty()).cloned().collect();
-    for (id, r) in template["Resources"].as_object().into_iter().flatten() {
-        let p = &r["Properties"];
-        let entry = match r["Type"].as_str() {
-            Some(kind @ "AWS::IAM::Role") => p["RoleName"].as_str().map(|n| (kind, n.to_string())),
-            Some(kind @ "AWS::IAM::ManagedPolicy") => {
-                p["ManagedPolicyName"].as_str().map(|n| (kind, facts.policy_arn(n)))
-            }
-            _ => None,
-        };
-        if let Some((kind, physical)) = entry
-            && !all.iter().any(|x| x.0 == kind && x.2 == physical)
-        {
-            all.push((kind.to_string(), id.clone(), physical));
-        }
-    }
-    all
-}
-
-/// After the stack is deleted, what it held must be gone too. CloudFormation may leave a
-/// resource (a delete that failed or was skipped): a role or managed policy the stack made
-/// that is still there is detached from the stack's own and deleted, as long as nothing
-/// else uses it. Returns a line for each one deleted or left.
-async fn leftovers(aws: &Aws, deployment: &str, resources: &[(String, String, String)]) -> Result<Vec<String>, Error> {
-    let mut left = Vec::new();
-    let policies: Vec<&str> = resources
-        .iter()
-        .filter(|r| r.0 == "AWS::IAM::ManagedPolicy" && !r.2.is_empty())
-        .map(|r| r.2.as_str())
-        .collect();
-    let iam = &aws.iam;
-    for (_, _, role) in resources.iter().filter(|r| r.0 == "AWS::IAM::Role" && !r.2.is_empty()) {
-        let Ok(got) = iam.get_role().role_name(role).send().await else { continue };
-        let tagged =
-            got.role().is_some_and(|r| r.tags().iter().any(|t| t.key() == OWNER_TAG && t.value() == deployment));
-        let attached = iam
-            .list_attached_role_policies()
-            .role_name(role)
-            .send()
-            .await
-            .map_err(|e| crate::aws::classify("iam:ListAttachedRolePolicies", "", e))?;
-        let foreign: Vec<&str> = attached
-            .attached_policies()
-            .iter()
-            .filter_map(|p| p.policy_arn())
-            .filter(|arn| !policies.contains(arn))
-            .collect();
-        let inline = iam
-            .list_role_policies()
-            .role_name(role)
-            .send()
-            .await
-            .map_err(|e| crate::aws::classify("iam:ListRolePolicies", "", e))?;
-        if !tagged || !foreign.is_empty() || !inline.policy_names().is_empty() {
-            left.push(format!(
-                "CloudFormation left role {role}, which holds policies the stack did not put there ({}): left in place; delete it by hand once they are moved",
-                foreign.iter().map(|s| s.to_string()).chain(inline.policy_names().iter().cloned()).collect::<Vec<_>>().join(", ")
-            ));
-            continue;
-        }
-        for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
-            iam.detach_role_policy()
-                .role_name(role)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(|e| crate::aws::classify("iam:DetachRolePolicy", "", e))?;
-        }
-        iam.delete_role().role_name(role).send().await.map_err(|e| crate::aws::classify("iam:DeleteRole", "", e))?;
-        left.push(format!("CloudFormation left role {role}, which the stack made: lakepass deleted it"));
-    }
-    for arn in policies {
-        let Ok(entities) = iam.list_entities_for_policy().policy_arn(arn).send().await else { continue };
-        if !entities.policy_roles().is_empty()
-            || !entities.policy_users().is_empty()
-            || !entities.policy_groups().is_empty()
-        {
-            left.push(format!("CloudFormation left policy {arn}, which is still attached elsewhere: left in place"));
-            continue;
-        }
-        let versions = iam
-            .list_policy_versions()
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| crate::aws::classify("iam:ListPolicyVersions", "", e))?;
-        for v in versions.versions().iter().filter(|v| !v.is_default_version()) {
-            iam.delete_policy_version()
-                .policy_arn(arn)
-                .version_id(v.version_id().unwrap_or_default())
-                .send()
-                .await
-                .map_err(|e| crate::aws::classify("iam:DeletePolicyVersion", "", e))?;
-        }
-        iam.delete_policy()
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| crate::aws::classify("iam:DeletePolicy", "", e))?;
-        left.push(format!("CloudFormation left policy {arn}, which the stack made: lakepass deleted it"));
-    }
-    Ok(left)
 }

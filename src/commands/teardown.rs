@@ -11,7 +11,7 @@ use crate::plan::{self, Plan};
 pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
     if loaded.deployment.engine == crate::config::Engine::Cloudformation {
-        return super::stack_engine::teardown(g, o, loaded).await;
+        return super::stack_teardown::teardown(g, o, loaded).await;
     }
     let aws = loaded.aws(g).await?;
     // The rendered resources let teardown find what an interrupted first run left before

@@ -40,6 +40,13 @@ pub struct State {
     /// its unique ID: a stack of the same name made by someone else is never taken for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_id: Option<String>,
+    /// The StackSet that deploys the deployment to other accounts (`targets:`), by ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_set_id: Option<String>,
+    /// The (organizational unit, region) pairs the StackSet was deployed to: an instance
+    /// does not always name its unit, and removing one needs it.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub stack_set_units: BTreeSet<(String, String)>,
 }
 
 /// One resource lakepass owns, as it was last applied.
@@ -72,6 +79,8 @@ impl State {
             resources: BTreeMap::new(),
             pending: BTreeSet::new(),
             stack_id: None,
+            stack_set_id: None,
+            stack_set_units: BTreeSet::new(),
         }
     }
 }

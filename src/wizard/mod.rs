@@ -126,6 +126,7 @@ pub async fn wizard(g: &Global, o: &WizardOpts) -> Result<i32, Error> {
         iam_scope: existing.map(|d| d.iam_scope).unwrap_or_default(),
         managed_policy_quota: existing.and_then(|d| d.managed_policy_quota),
         engine: existing.map(|d| d.engine).unwrap_or_default(),
+        targets: existing.and_then(|d| d.targets.clone()),
         values,
     };
     let loaded = Loaded::with(&g, project.with(&name, deployment.clone()), name.clone(), deployment.clone())?;
