@@ -53,7 +53,7 @@ pub trait Watch {
     fn event(&self, line: &str);
 }
 
-fn failed<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+pub(crate) fn failed<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     action: &str,
     e: aws_sdk_cloudformation::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
 ) -> Error {

@@ -2,7 +2,7 @@
 //! (`targets:`). Each operation (create, update, add or remove instances) is waited for;
 //! a failed one names the account and region that failed and why.
 
-use super::engine::Deploy;
+use super::engine::{Deploy, failed};
 use crate::error::Error;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
@@ -37,13 +37,6 @@ pub struct Instance {
 pub enum Where<'a> {
     Accounts(&'a [String]),
     Units(&'a [String]),
-}
-
-fn failed<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
-    action: &str,
-    e: aws_sdk_cloudformation::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> Error {
-    crate::aws::classify(action, "", e)
 }
 
 /// The StackSet named `name`, if there is one (a deleted one is none).

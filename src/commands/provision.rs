@@ -12,6 +12,9 @@ use crate::plan::{self, Plan};
 /// `lakepass provision [--plan]`. Returns the exit code.
 pub async fn provision(g: &Global, o: &ProvisionOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
+    if loaded.deployment.targets.is_some() {
+        return super::stack_set::provision(g, o, loaded).await;
+    }
     if loaded.deployment.engine == Engine::Cloudformation {
         return super::stack_engine::provision(g, o, loaded).await;
     }

@@ -187,9 +187,6 @@ pub(super) fn address(name: &str) -> String {
 
 /// `lakepass provision [--plan]` for a deployment built by a stack.
 pub(super) async fn provision(g: &Global, o: &ProvisionOpts, loaded: Loaded) -> Result<i32, Error> {
-    if loaded.deployment.targets.is_some() {
-        return super::stack_set::provision(g, o, loaded).await;
-    }
     let aws = loaded.aws(g).await?;
     let (store, mut state) = if o.plan_only {
         (None, loaded.peek_state(&aws).await?)
@@ -280,9 +277,6 @@ fn values_rows(loaded: &Loaded, t: &Target) -> Result<Vec<(String, String, Strin
 /// missing (CloudFormation's drift detection). Rows are (condition, logical ID,
 /// description, reason).
 pub(super) async fn status(g: &Global, loaded: &Loaded) -> Result<(Facts, Vec<[String; 4]>, Vec<String>), Error> {
-    if loaded.deployment.targets.is_some() {
-        return super::stack_set::status(g, loaded).await;
-    }
     let aws = loaded.aws(g).await?;
     let state = loaded.peek_state(&aws).await?;
     let mut t = target(g, loaded, &aws, &state, &loaded.state_label(), false).await?;

@@ -446,15 +446,7 @@ pub(super) async fn teardown(g: &Global, o: &TeardownOpts, loaded: Loaded) -> Re
         _ => None,
     };
     let Some(set) = set else {
-        print(&format!(
-            "Nothing to tear down: deployment {} has no StackSet in account {}.\n",
-            loaded.name, facts.account
-        ));
-        if !o.plan_only {
-            store.remove().await?;
-            let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
-        }
-        return Ok(0);
+        return super::stack_teardown::nothing(&loaded, &facts, store, o.plan_only, "StackSet").await;
     };
     let instances = stackset::instances(cf, &name).await?;
     let mut out = format!(

@@ -11,9 +11,6 @@ use serde_json::Value;
 /// `lakepass teardown` for a deployment built by a stack: deletes the stack, then makes
 /// sure what it held is gone.
 pub(super) async fn teardown(g: &Global, o: &TeardownOpts, loaded: Loaded) -> Result<i32, Error> {
-    if loaded.deployment.targets.is_some() {
-        return super::stack_set::teardown(g, o, loaded).await;
-    }
     let aws = loaded.aws(g).await?;
     let (_, facts, _) = loaded.connect(g).await?;
     let (store, state) = loaded.open_state(&aws).await?;
@@ -28,15 +25,7 @@ pub(super) async fn teardown(g: &Global, o: &TeardownOpts, loaded: Loaded) -> Re
         None => None,
     };
     let Some(live) = live else {
-        print(&format!(
-            "Nothing to tear down: deployment {} has no CloudFormation stack in account {}.\n",
-            loaded.name, facts.account
-        ));
-        if !o.plan_only {
-            store.remove().await?;
-            let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
-        }
-        return Ok(0);
+        return nothing(&loaded, &facts, store, o.plan_only, "CloudFormation stack").await;
     };
     let resources = engine::resources(&aws.cloudformation, &live.id).await?;
     let template = engine::template(&aws.cloudformation, &live.id).await?;
@@ -84,6 +73,23 @@ pub(super) async fn teardown(g: &Global, o: &TeardownOpts, loaded: Loaded) -> Re
     ));
     for l in left {
         print(&format!("note: {l}\n"));
+    }
+    Ok(0)
+}
+
+/// A deployment whose stack (or StackSet, `what`) is not there: says so and, unless only
+/// planning, lets go of its state.
+pub(super) async fn nothing(
+    loaded: &Loaded,
+    facts: &Facts,
+    store: Store,
+    plan_only: bool,
+    what: &str,
+) -> Result<i32, Error> {
+    print(&format!("Nothing to tear down: deployment {} has no {what} in account {}.\n", loaded.name, facts.account));
+    if !plan_only {
+        store.remove().await?;
+        let _ = std::fs::remove_file(loaded.project.state_dir().join(format!("{}.lock", loaded.name)));
     }
     Ok(0)
 }

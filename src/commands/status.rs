@@ -83,7 +83,11 @@ pub async fn status(g: &Global, o: &StatusOpts) -> Result<i32, Error> {
 async fn status_of(g: &Global, name: &str) -> Result<Report, Error> {
     let loaded = Loaded::new(g, Some(name))?;
     if loaded.deployment.engine == crate::config::Engine::Cloudformation {
-        let (facts, rows, notes) = super::stack_engine::status(g, &loaded).await?;
+        let (facts, rows, notes) = if loaded.deployment.targets.is_some() {
+            super::stack_set::status(g, &loaded).await?
+        } else {
+            super::stack_engine::status(g, &loaded).await?
+        };
         let resources = rows
             .into_iter()
             .map(|[condition, address, description, reason]| Row {

@@ -10,6 +10,9 @@ use crate::plan::{self, Plan};
 /// `lakepass teardown`.
 pub async fn teardown(g: &Global, o: &TeardownOpts) -> Result<i32, Error> {
     let loaded = Loaded::new(g, g.deployment.as_deref())?;
+    if loaded.deployment.targets.is_some() {
+        return super::stack_set::teardown(g, o, loaded).await;
+    }
     if loaded.deployment.engine == crate::config::Engine::Cloudformation {
         return super::stack_teardown::teardown(g, o, loaded).await;
     }
