@@ -431,9 +431,7 @@ fn plan_text(loaded: &Loaded, t: &Target, changes: &[Change], old: Option<&Value
         let symbol = if c.replacement.as_deref() == Some("True") { "-/+" } else { symbol };
         out.push_str(&format!("  {symbol} {}\n", describe(template, c)));
         if let (Action::Modify, Some(old)) = (c.action, old) {
-            let before = resolved(&old["Resources"][&c.logical_id]["Properties"], f);
-            let after = resolved(&t.template["Resources"][&c.logical_id]["Properties"], f);
-            for line in crate::policy::diff(&before, &after) {
+            for line in changed_lines(old, &t.template, &c.logical_id, f) {
                 out.push_str(&format!("        {line}\n"));
             }
         }
@@ -453,9 +451,17 @@ fn plan_text(loaded: &Loaded, t: &Target, changes: &[Change], old: Option<&Value
     out
 }
 
+/// The lines of resource `logical_id`'s properties that change from `old` to `new`, with
+/// ARNs written out for `f`.
+pub(super) fn changed_lines(old: &Value, new: &Value, logical_id: &str, f: &Facts) -> Vec<String> {
+    let before = resolved(&old["Resources"][logical_id]["Properties"], f);
+    let after = resolved(&new["Resources"][logical_id]["Properties"], f);
+    crate::policy::diff(&before, &after)
+}
+
 /// `v` with each `Fn::Sub` of the account, region and partition written out, as a
 /// reader compares ARNs.
-pub(super) fn resolved(v: &Value, f: &Facts) -> Value {
+fn resolved(v: &Value, f: &Facts) -> Value {
     match v {
         Value::Object(o) if o.len() == 1 && o.get("Fn::Sub").is_some_and(Value::is_string) => {
             let s = o["Fn::Sub"].as_str().unwrap_or_default();

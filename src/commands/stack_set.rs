@@ -4,7 +4,7 @@
 //! one stack; the state records the StackSet's ID.
 
 use super::look::{Looked, look};
-use super::stack_engine::{Rendered, all_added, describe, rank, resolved, tags, template_text};
+use super::stack_engine::{Rendered, all_added, changed_lines, describe, rank, tags, template_text};
 use super::*;
 use crate::cfn::engine::{Action, Change, Deploy};
 use crate::cfn::launch::stack_name;
@@ -248,9 +248,7 @@ fn plan_text(loaded: &Loaded, p: &Plan) -> String {
                 // Each instance has its own account and region.
                 let each =
                     Facts { account: "<account>".into(), region: "<region>".into(), partition: f.partition.clone() };
-                let before = resolved(&old["Resources"][&c.logical_id]["Properties"], &each);
-                let after = resolved(&p.template["Resources"][&c.logical_id]["Properties"], &each);
-                for line in crate::policy::diff(&before, &after) {
+                for line in changed_lines(old, &p.template, &c.logical_id, &each) {
                     out.push_str(&format!("          {line}\n"));
                 }
             }
@@ -427,11 +425,7 @@ pub(super) async fn status(g: &Global, loaded: &Loaded) -> Result<(Facts, Vec<[S
 
 /// `lakepass teardown` of a StackSet deployment: every instance, then the StackSet.
 pub(super) async fn teardown(g: &Global, o: &TeardownOpts, loaded: Loaded) -> Result<i32, Error> {
-    let aws = loaded.aws(g).await?;
-    let (_, facts, _) = loaded.connect(g).await?;
-    let (store, state) = loaded.open_state(&aws).await?;
-    check_state(&state, &loaded.name, &loaded.stack.name, &facts, store.path())?;
-    check_engine(&loaded, &state)?;
+    let (aws, facts, store, state) = super::stack_teardown::open(g, &loaded).await?;
     let name = stack_name(&loaded.name);
     let cf = &aws.cloudformation;
     let set = match stackset::find(cf, &name).await? {

@@ -11,11 +11,7 @@ use serde_json::Value;
 /// `lakepass teardown` for a deployment built by a stack: deletes the stack, then makes
 /// sure what it held is gone.
 pub(super) async fn teardown(g: &Global, o: &TeardownOpts, loaded: Loaded) -> Result<i32, Error> {
-    let aws = loaded.aws(g).await?;
-    let (_, facts, _) = loaded.connect(g).await?;
-    let (store, state) = loaded.open_state(&aws).await?;
-    check_state(&state, &loaded.name, &loaded.stack.name, &facts, store.path())?;
-    check_engine(&loaded, &state)?;
+    let (aws, facts, store, state) = open(g, &loaded).await?;
     let name = stack_name(&loaded.name);
     let live = match &state.stack_id {
         Some(id) => engine::find(&aws.cloudformation, id).await?,
@@ -75,6 +71,16 @@ pub(super) async fn teardown(g: &Global, o: &TeardownOpts, loaded: Loaded) -> Re
         print(&format!("note: {l}\n"));
     }
     Ok(0)
+}
+
+/// Connects once, locks the state and checks it belongs to this deployment, account,
+/// region and engine.
+pub(super) async fn open(g: &Global, loaded: &Loaded) -> Result<(Aws, Facts, Store, State), Error> {
+    let (aws, facts, _) = loaded.connect(g).await?;
+    let (store, state) = loaded.open_state(&aws).await?;
+    check_state(&state, &loaded.name, &loaded.stack.name, &facts, store.path())?;
+    check_engine(loaded, &state)?;
+    Ok((aws, facts, store, state))
 }
 
 /// A deployment whose stack (or StackSet, `what`) is not there: says so and, unless only
